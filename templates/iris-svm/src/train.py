@@ -1,0 +1,64 @@
+"""Train an SVM on iris (the Azure ML sample), log metrics, save outputs/model.joblib."""
+
+import argparse
+import os
+
+import joblib
+import numpy as np
+from sklearn import datasets
+from sklearn.metrics import confusion_matrix
+from sklearn.model_selection import train_test_split
+from sklearn.svm import SVC
+
+from trainers import Run
+
+
+def plot_confusion(matrix, labels):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(len(labels)), labels, rotation=45)
+    ax.set_yticks(range(len(labels)), labels)
+    for (i, j), v in np.ndenumerate(matrix):
+        ax.text(j, i, str(v), ha="center", va="center")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    fig.tight_layout()
+    return fig
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--kernel", type=str, default="linear", help="Kernel type for the SVM")
+    parser.add_argument("--penalty", type=float, default=1.0, help="Penalty parameter C")
+    parser.add_argument("--seed", type=int, default=0, help="Seed for the train/test split")
+    args = parser.parse_args()
+
+    run = Run.get_context()
+    iris = datasets.load_iris()
+    x_train, x_test, y_train, y_test = train_test_split(iris.data, iris.target, random_state=args.seed)
+
+    run.log("Kernel type", str(args.kernel))
+    run.log("Penalty", float(args.penalty))
+
+    model = SVC(kernel=args.kernel, C=args.penalty).fit(x_train, y_train)
+    predictions = model.predict(x_test)
+    accuracy = float(model.score(x_test, y_test))
+    print(f"Accuracy of SVM classifier on test set: {accuracy:.4f}")
+    run.log("Accuracy", accuracy)
+
+    matrix = confusion_matrix(y_test, predictions)
+    run.log_table("confusion_matrix", {name: matrix[:, i].tolist()
+                                       for i, name in enumerate(iris.target_names)})
+    run.log_image("Confusion matrix", plot=plot_confusion(matrix, list(iris.target_names)))
+
+    os.makedirs("outputs", exist_ok=True)
+    joblib.dump(model, "outputs/model.joblib")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""Shared fixtures: every test runs in a temp directory with HOME pointed at a temp dir."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+TRAINYARD = str(Path(sys.executable).parent / "trainyard")
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """HOME in a temp dir (the real ~/.ssh is never read); uv keeps its shared download cache."""
+    uv_cache = os.environ.get("UV_CACHE_DIR") or str(Path.home() / ".cache" / "uv")
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("UV_CACHE_DIR", uv_cache)
+    monkeypatch.delenv("TRAINYARD_WORKSPACE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, **kw) -> subprocess.CompletedProcess:
+    """Run the installed `trainyard` console script as a user would."""
+    return subprocess.run([TRAINYARD, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, **kw)

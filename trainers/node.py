@@ -1,0 +1,220 @@
+"""The node helper: stateless steps the control plane invokes on a node (standard library only).
+
+``python -m trainers.node --root ROOT VERB`` reads a JSON payload on stdin and writes a JSON answer on
+stdout. The local compute calls ``dispatch`` in-process; SSH nodes run the same module remotely.
+
+Node layout (``ROOT``, default ``~/.trainyard``): ``objects/`` blob cache, ``envs/<key>/`` environments,
+``runs/<run_id>/`` with ``src/`` (materialised snapshot), ``inputs/``, ``outputs/``, ``logs/``,
+``job.json`` and ``status.json`` (written by the supervisor).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ._atomic import read_json, write_json_atomic
+from .objects import NodeError, ObjectStore, hash_file
+from .supervisor import TRAINERS_PARENT, is_alive
+
+MAX_CHUNK = 512 * 1024
+TERMINAL = {"Completed", "Failed", "Canceled"}
+
+
+class Node:
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root).expanduser()
+        self.objects = ObjectStore(self.root / "objects")
+
+    def run_dir(self, run_id: str) -> Path:
+        if "/" in run_id or run_id.startswith("."):
+            raise NodeError(f"invalid run id {run_id!r}")
+        return self.root / "runs" / run_id
+
+    # -- verbs ----------------------------------------------------------------------------------
+    def info(self, payload: dict) -> dict:
+        usage = shutil.disk_usage(self.root if self.root.exists() else self.root.parent)
+        return {"python": sys.version.split()[0], "executable": sys.executable, "root": str(self.root),
+                "uv": shutil.which("uv"), "free_disk": usage.free, "gpus": _count_gpus(),
+                "runs": self.active_runs()}
+
+    def have(self, payload: dict) -> dict:
+        return {"missing": [oid for oid in payload["oids"] if not self.objects.has(oid)]}
+
+    def materialise(self, payload: dict) -> dict:
+        """Create ``runs/<id>/src`` (and inputs) fresh from manifests by hard links into objects/."""
+        run_dir = self.run_dir(payload["run_id"])
+        if run_dir.exists():
+            raise NodeError(f"run directory {run_dir} already exists")
+        tmp = run_dir.with_name(f".{run_dir.name}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        self._link_manifest(payload["manifest"], tmp / "src")
+        for name, oid in (payload.get("inputs") or {}).items():
+            self._link_manifest(oid, tmp / "inputs" / name)
+        for d in ("outputs", "logs"):
+            (tmp / d).mkdir(parents=True, exist_ok=True)
+            os.symlink(f"../{d}", tmp / "src" / d)
+        os.replace(tmp, run_dir)
+        return {"run_dir": str(run_dir)}
+
+    def _link_manifest(self, manifest_oid: str, dest: Path) -> None:
+        self.objects.verify(manifest_oid)
+        entries = json.loads(self.objects.path(manifest_oid).read_bytes())
+        dest.mkdir(parents=True, exist_ok=True)
+        for e in entries:
+            rel = Path(e["path"])
+            if rel.is_absolute() or ".." in rel.parts:
+                raise NodeError(f"manifest entry {e['path']!r} escapes the run directory")
+            target = dest / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            src = self.objects.path(e["oid"])
+            if e["mode"] & 0o111:  # objects are read-only; executables get their own copy
+                shutil.copyfile(src, target)
+                os.chmod(target, 0o755)
+            else:
+                try:
+                    os.link(src, target)
+                except OSError:
+                    shutil.copyfile(src, target)
+
+    def launch(self, payload: dict) -> dict:
+        run_dir = self.run_dir(payload["run_id"])
+        job = {**payload["job"], "root": str(self.root)}
+        job.setdefault("python", sys.executable)
+        write_json_atomic(run_dir / "job.json", job)
+        write_json_atomic(run_dir / "status.json", {"state": "Preparing", "reason": "starting the supervisor",
+                                                    "history": [], "updated": time.time()})
+        env = {**os.environ, "PYTHONPATH": TRAINERS_PARENT}
+        proc = subprocess.Popen([sys.executable, "-m", "trainers.supervisor", str(run_dir)], cwd=run_dir,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=open(run_dir / "supervisor.log", "ab"), env=env, start_new_session=True)
+        return {"supervisor_pid": proc.pid}
+
+    def poll(self, payload: dict) -> dict:
+        """Status plus new bytes of each log file past the client's offsets."""
+        run_dir = self.run_dir(payload["run_id"])
+        status = read_json(run_dir / "status.json")
+        if status is None:
+            return {"state": "Lost", "reason": f"the node has no run {payload['run_id']} (was it cleaned up?)"}
+        if status.get("state") not in TERMINAL and status.get("supervisor_pid") and \
+                not is_alive(status["supervisor_pid"], status.get("supervisor_start")):
+            status = read_json(run_dir / "status.json")  # it may have finished just now
+            if status.get("state") not in TERMINAL:
+                status = {**status, "state": "Failed", "reason": "the run's supervisor process is gone "
+                          "(the node restarted or the process was killed); resubmit the run"}
+                write_json_atomic(run_dir / "status.json", status)
+        offsets = payload.get("offsets") or {}
+        chunks, budget = {}, MAX_CHUNK
+        logs = run_dir / "logs"
+        for path in sorted(logs.rglob("*")) if logs.is_dir() else []:
+            rel = path.relative_to(logs).as_posix()
+            if not path.is_file() or path.is_symlink() or rel.startswith("images/") or budget <= 0:
+                continue
+            offset = int(offsets.get(rel, 0))
+            size = path.stat().st_size
+            if size > offset:
+                with open(path, "rb") as fh:
+                    fh.seek(offset)
+                    data = fh.read(min(size - offset, budget))
+                budget -= len(data)
+                chunks[rel] = base64.b64encode(data).decode()
+        return {**status, "chunks": chunks}
+
+    def cancel(self, payload: dict) -> dict:
+        run_dir = self.run_dir(payload["run_id"])
+        status = read_json(run_dir / "status.json") or {}
+        if status.get("state") in TERMINAL:
+            return {"state": status["state"], "requested": False}
+        (run_dir / "cancel").write_text(str(time.time()))
+        return {"state": status.get("state"), "requested": True}
+
+    def list_files(self, payload: dict) -> dict:
+        """Every entry under the run's outputs/ and logs/, described but not judged (the client does)."""
+        run_dir = self.run_dir(payload["run_id"])
+        entries = []
+        for top in ("outputs", "logs"):
+            base = run_dir / top
+            for dirpath, dirnames, filenames in os.walk(base):
+                for name in dirnames + filenames:
+                    path = Path(dirpath, name)
+                    rel = path.relative_to(run_dir).as_posix()
+                    st = path.lstat()
+                    entry = {"path": rel, "size": st.st_size}
+                    if stat.S_ISLNK(st.st_mode):
+                        entry.update(type="symlink", target=os.readlink(path))
+                    elif stat.S_ISDIR(st.st_mode):
+                        continue
+                    elif stat.S_ISREG(st.st_mode):
+                        entry.update(type="file", sha256=hash_file(path))
+                    else:
+                        entry.update(type="other")
+                    entries.append(entry)
+        return {"entries": entries}
+
+    def active_runs(self) -> list[str]:
+        runs = self.root / "runs"
+        out = []
+        for d in sorted(runs.iterdir()) if runs.is_dir() else []:
+            st = read_json(d / "status.json") or {}
+            if st.get("state") and st["state"] not in TERMINAL:
+                out.append(d.name)
+        return out
+
+    def gc(self, payload: dict) -> dict:
+        """Remove finished run directories older than ``older_than`` seconds."""
+        cutoff = time.time() - float(payload.get("older_than", 7 * 86400))
+        removed = []
+        for d in sorted((self.root / "runs").iterdir()) if (self.root / "runs").is_dir() else []:
+            st = read_json(d / "status.json") or {}
+            if st.get("state") in TERMINAL and st.get("updated", 0) < cutoff:
+                shutil.rmtree(d, ignore_errors=True)
+                removed.append(d.name)
+        return {"removed": removed}
+
+
+VERBS = {"info", "have", "materialise", "launch", "poll", "cancel", "list_files", "gc"}
+
+
+def dispatch(root: str | os.PathLike, verb: str, payload: dict) -> dict:
+    if verb not in VERBS:
+        raise NodeError(f"unknown node verb {verb!r}")
+    return getattr(Node(root), verb)(payload)
+
+
+def _count_gpus() -> int:
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return 0
+    try:
+        out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    return sum(1 for line in out.splitlines() if line.startswith("GPU "))
+
+
+def main(argv: list[str]) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="trainers.node", description=__doc__.splitlines()[0])
+    parser.add_argument("--root", default="~/.trainyard")
+    parser.add_argument("verb", choices=sorted(VERBS))
+    args = parser.parse_args(argv)
+    payload = json.loads(sys.stdin.read() or "{}")
+    try:
+        result = dispatch(args.root, args.verb, payload)
+    except NodeError as exc:
+        json.dump({"error": str(exc), "type": type(exc).__name__}, sys.stdout)
+        return 3
+    json.dump(result, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

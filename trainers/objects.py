@@ -1,0 +1,105 @@
+"""Content-addressed blob store: ``<root>/objects/ab/cdef…`` keyed by sha256 (the ``oid``).
+
+Standard library only: the node helper and the control plane share it. Objects are immutable: written to a temp file, fsynced, renamed into place, never overwritten, and
+verified on read when asked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+CHUNK = 1 << 20
+
+
+def hash_file(path: str | os.PathLike) -> str:
+    """sha256 hex digest of a file's content."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class NodeError(Exception):
+    """Base of errors raised by the node side (``trainers``); the CLI reports them like TrainyardError."""
+
+
+class CorruptObjectError(NodeError):
+    pass
+
+
+class ObjectStore:
+    """Blobs under ``root`` addressed by sha256."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+
+    def path(self, oid: str) -> Path:
+        return self.root / oid[:2] / oid[2:]
+
+    def has(self, oid: str) -> bool:
+        return self.path(oid).is_file()
+
+    def add_file(self, src: str | os.PathLike, oid: str | None = None) -> tuple[str, bool]:
+        """Store a copy of ``src``; returns (oid, is_new). An existing object is never rewritten."""
+        oid = oid or hash_file(src)
+        dest = self.path(oid)
+        if dest.is_file():
+            return oid, False
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=dest.parent)
+        try:
+            digest = hashlib.sha256()
+            with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
+                while chunk := inp.read(CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            if digest.hexdigest() != oid:
+                raise CorruptObjectError(f"{src} changed while it was being stored; submit again")
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, dest)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return oid, True
+
+    def add_bytes(self, data: bytes) -> tuple[str, bool]:
+        """Store ``data``; returns (oid, is_new)."""
+        oid = hashlib.sha256(data).hexdigest()
+        dest = self.path(oid)
+        if dest.is_file():
+            return oid, False
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=dest.parent)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, dest)
+        return oid, True
+
+    def verify(self, oid: str) -> None:
+        """Raise CorruptObjectError unless the object's content hashes to its oid."""
+        actual = hash_file(self.path(oid))
+        if actual != oid:
+            raise CorruptObjectError(
+                f"object {oid} in {self.root} is corrupt (content hashes to {actual}); "
+                "delete it and re-upload the file it came from"
+            )
+
+    def copy_to(self, oid: str, dest: str | os.PathLike, verify: bool = True) -> None:
+        """Copy an object out to ``dest`` (atomic), checking its hash first when ``verify``."""
+        if verify:
+            self.verify(oid)
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.tmp")
+        shutil.copyfile(self.path(oid), tmp)
+        os.replace(tmp, dest)

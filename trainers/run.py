@@ -1,0 +1,142 @@
+"""The in-job API: ``from trainers import Run; run = Run.get_context()`` (Azure ML v1 names).
+
+Inside a submitted job the supervisor sets ``TRAINYARD_RUN_ID`` and friends; every call appends one JSON
+line to ``logs/metrics.jsonl`` in the run directory, which the control plane tails. Started by hand, the
+script gets an *offline* run that writes the same lines to ``./logs/metrics.jsonl`` and prints each
+value, so local debugging keeps its metrics (Azure's offline run threw them away).
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from ._atomic import append_line
+
+
+class _ExperimentRef:
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Experiment(name={self.name!r})"
+
+
+class Run:
+    """A run as seen from inside the training script."""
+
+    def __init__(self, run_id: str, experiment: str, run_dir: Path, offline: bool,
+                 inputs: dict[str, str] | None = None):
+        self.id = run_id
+        self.experiment = _ExperimentRef(experiment)
+        self.run_dir = run_dir
+        self.offline = offline
+        self.input_datasets: dict[str, str] = dict(inputs or {})
+        self._metrics_path = run_dir / "logs" / "metrics.jsonl"
+        self._image_counts: dict[str, int] = {}
+
+    @classmethod
+    def get_context(cls, allow_offline: bool = True) -> Run:
+        run_id = os.environ.get("TRAINYARD_RUN_ID")
+        if run_id:
+            inputs = json.loads(os.environ.get("TRAINYARD_INPUTS") or "{}")
+            return cls(run_id, os.environ.get("TRAINYARD_EXPERIMENT", "default"),
+                       Path(os.environ.get("TRAINYARD_RUN_DIR", ".")), offline=False, inputs=inputs)
+        if not allow_offline:
+            raise RuntimeError("not inside a submitted run (TRAINYARD_RUN_ID is not set)")
+        return cls(f"OfflineRun_{int(time.time())}", "offline", Path.cwd(), offline=True)
+
+    # -- identity -------------------------------------------------------------------------------
+    @property
+    def experiment_name(self) -> str:
+        return self.experiment.name
+
+    @property
+    def outputs_path(self) -> Path:
+        """Where to save files that should come back with the run (``./outputs``)."""
+        path = self.run_dir / "outputs"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    # -- metrics --------------------------------------------------------------------------------
+    def _emit(self, kind: str, name: str | None, value: Any, **extra: Any) -> None:
+        record = {"kind": kind, "name": name, "value": value, "time": time.time(), **extra}
+        append_line(self._metrics_path, json.dumps(record, default=_jsonable))
+        if self.offline:
+            print(f"[offline run] {kind} {name}: {value!r}" if name else f"[offline run] {kind}: {value!r}",
+                  flush=True)
+
+    def log(self, name: str, value: Any, description: str = "", step: int | None = None) -> None:
+        """Log a scalar; logging the same name again makes a series."""
+        if isinstance(value, (list, tuple, dict, set)):
+            raise TypeError(f"run.log({name!r}, ...) takes a scalar; use log_list for lists and "
+                            "log_row/log_table for tables")
+        if not isinstance(value, (numbers.Number, str, bool)) and value is not None:
+            value = _jsonable(value)
+        self._emit("scalar", name, value, step=step, description=description or None)
+
+    def log_list(self, name: str, value: list, description: str = "") -> None:
+        self._emit("list", name, [_jsonable(v) for v in value], description=description or None)
+
+    def log_row(self, name: str, description: str | None = None, **kwargs: Any) -> None:
+        self._emit("row", name, {k: _jsonable(v) for k, v in kwargs.items()}, description=description)
+
+    def log_table(self, name: str, value: dict, description: str = "") -> None:
+        self._emit("table", name, {k: [_jsonable(x) for x in v] for k, v in value.items()},
+                   description=description or None)
+
+    def log_image(self, name: str, path: str | os.PathLike | None = None, plot: Any = None,
+                  description: str = "") -> None:
+        """Log an image from a file (``path``) or a matplotlib figure/pyplot (``plot``)."""
+        if (path is None) == (plot is None):
+            raise ValueError("log_image needs exactly one of path= or plot=")
+        n = self._image_counts.get(name, 0)
+        self._image_counts[name] = n + 1
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+        rel = f"images/{safe}{'_' + str(n) if n else ''}.png"
+        dest = self.run_dir / "logs" / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if path is not None:
+            shutil.copyfile(path, dest)
+        else:
+            plot.savefig(dest, format="png")
+        self._emit("image", name, "logs/" + rel, description=description or None)
+
+    # -- tags and properties ----------------------------------------------------------------------
+    def tag(self, key: str, value: Any = None) -> None:
+        self._emit("tag", key, "" if value is None else str(value))
+
+    def set_tags(self, tags: dict) -> None:
+        for k, v in tags.items():
+            self.tag(k, v)
+
+    def add_properties(self, properties: dict) -> None:
+        for k, v in properties.items():
+            self._emit("property", k, str(v))
+
+    def complete(self) -> None:
+        """Kept for v1 scripts; the supervisor records completion."""
+
+    def fail(self, error_details: str | None = None) -> None:
+        """Kept for v1 scripts: a script fails a run by exiting non-zero."""
+
+    def __repr__(self) -> str:
+        return f"Run(id={self.id!r}, experiment={self.experiment.name!r}, offline={self.offline})"
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        try:
+            return value.item()
+        except (ValueError, TypeError):
+            pass
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)

@@ -1,0 +1,169 @@
+"""The run supervisor: started detached (own session) by ``trainers.node launch``; outlives the client.
+
+``python -m trainers.supervisor RUN_DIR`` reads ``job.json``, prepares the environment (build log in
+``logs/environment_build.log``), runs the command in its own process group with stdout/stderr in
+``logs/std_log.txt``, enforces the timeout, honours cancel requests (the ``cancel`` file: SIGTERM to the
+group, SIGKILL after a grace period) and writes ``status.json`` atomically at every transition.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ._atomic import read_json, write_json_atomic
+from .envbuild import EnvironmentBuildError, ensure_env
+
+GRACE_SECONDS = 10.0
+TRAINERS_PARENT = str(Path(__file__).resolve().parent.parent)
+
+
+def process_start_time(pid: int) -> str | None:
+    """Kernel start time of ``pid`` (clock ticks since boot), so a reused pid is not mistaken."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def is_alive(pid: int | None, start_time: str | None) -> bool:
+    if not pid:
+        return False
+    current = process_start_time(pid)
+    if current is None:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return start_time is None
+    return start_time is None or current == start_time
+
+
+class Supervisor:
+    def __init__(self, run_dir: Path):
+        self.run_dir = run_dir
+        self.job = json.loads((run_dir / "job.json").read_text())
+        self.status_path = run_dir / "status.json"
+        self.logs = run_dir / "logs"
+        self.cancel_path = run_dir / "cancel"
+        self.status = read_json(self.status_path, {}) or {}
+
+    def write(self, **fields) -> None:
+        now = time.time()
+        if "state" in fields and fields["state"] != self.status.get("state"):
+            self.status.setdefault("history", []).append({"state": fields["state"], "time": now,
+                                                          "reason": fields.get("reason")})
+        self.status.update(fields, updated=now)
+        write_json_atomic(self.status_path, self.status)
+
+    def cancel_requested(self) -> bool:
+        return self.cancel_path.exists()
+
+    def main(self) -> int:
+        self.write(state="Preparing", reason="preparing the environment",
+                   supervisor_pid=os.getpid(), supervisor_start=process_start_time(os.getpid()))
+        self.logs.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + float(self.job.get("timeout") or 2592000)
+        try:
+            with open(self.logs / "environment_build.log", "a") as log:
+                env_info = ensure_env(Path(self.job["root"]), self.job["environment"],
+                                      self.job["python"], self.job.get("uv"), log, self.cancel_requested)
+        except EnvironmentBuildError as exc:
+            if self.cancel_requested():
+                return self.finish("Canceled", "canceled while preparing the environment")
+            tail = _tail(self.logs / "environment_build.log")
+            return self.finish("Failed", f"environment build failed: {exc}\n{tail}", error_kind="environment")
+        freeze = env_info.pop("freeze", None)
+        if freeze is not None:
+            (self.logs / "environment_packages.txt").write_text("\n".join(freeze) + "\n")
+        self.write(environment=env_info)
+        if self.cancel_requested():
+            return self.finish("Canceled", "canceled before the job started")
+        return self.run_job(env_info, deadline)
+
+    def run_job(self, env_info: dict, deadline: float) -> int:
+        env = {**os.environ, **self.job.get("env", {})}
+        env["PYTHONPATH"] = os.pathsep.join(p for p in [TRAINERS_PARENT, env.get("PYTHONPATH")] if p)
+        if env_info.get("path"):
+            env["VIRTUAL_ENV"] = env_info["path"]
+            env["PATH"] = os.path.join(env_info["path"], "bin") + os.pathsep + env.get("PATH", "")
+        else:
+            env["PATH"] = os.path.dirname(env_info["python"]) + os.pathsep + env.get("PATH", "")
+        with open(self.logs / "std_log.txt", "ab") as out:
+            proc = subprocess.Popen(["/bin/bash", "-c", self.job["command"]], cwd=self.run_dir / "src",
+                                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                    start_new_session=True)
+        self.write(state="Running", reason=None, pid=proc.pid, pid_start=process_start_time(proc.pid),
+                   started=time.time())
+        outcome = None
+        while True:
+            try:
+                code = proc.wait(timeout=0.05)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            if outcome is None and self.cancel_requested():
+                outcome = ("Canceled", "canceled by the user")
+            elif outcome is None and time.monotonic() > deadline:
+                outcome = ("Failed", f"timed out after {int(self.job['timeout'])} s (limits.timeout)")
+            if outcome is not None:
+                code = _terminate(proc)
+                break
+        if outcome is not None:
+            return self.finish(*outcome, exit_code=code)
+        if code == 0:
+            return self.finish("Completed", None, exit_code=0)
+        if code < 0:
+            name = signal.Signals(-code).name
+            return self.finish("Failed", f"the job was killed by signal {name} ({-code})\n"
+                               + _tail(self.logs / "std_log.txt"), exit_code=code, signal=name)
+        return self.finish("Failed", f"the job exited with code {code}\n" + _tail(self.logs / "std_log.txt"),
+                           exit_code=code)
+
+    def finish(self, state: str, reason: str | None, **extra) -> int:
+        self.write(state=state, reason=reason, ended=time.time(), **extra)
+        return 0
+
+
+def _terminate(proc: subprocess.Popen) -> int:
+    """SIGTERM the job's process group, SIGKILL after the grace period; returns the exit code."""
+    for sig, wait in ((signal.SIGTERM, GRACE_SECONDS), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            return proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+    return proc.wait()
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def main(run_dir: str) -> int:
+    sup = Supervisor(Path(run_dir))
+    try:
+        return sup.main()
+    except Exception as exc:  # the supervisor must always leave a terminal status behind
+        import traceback
+
+        return sup.finish("Failed", f"the run supervisor crashed: {exc!r}\n{traceback.format_exc()[-2000:]}")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

@@ -1,0 +1,56 @@
+"""The ``trainyard`` command line: click groups of short verbs, each parse → one library call → render.
+
+Results go to stdout, progress and diagnostics to stderr. Exit codes: 0 success, 1 error, 2 usage, the
+job's own exit code when a run fails, 130 on Ctrl-C (the run keeps going).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from trainers.objects import NodeError
+
+from ..errors import TrainyardError
+from .compute import compute
+from .environments import environments
+from .models import models
+from .runs import runs
+from .scaffold import scaffold
+from .submit import submit
+from .workspace import workspace
+
+
+class TrainyardGroup(click.Group):
+    """Turns library errors into one-paragraph messages (tracebacks only with --debug)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (TrainyardError, NodeError) as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=TrainyardGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--workspace", "-w", "workspace_path", envvar="TRAINYARD_WORKSPACE", metavar="PATH",
+              help="Workspace config file or directory (default: .trainyard/config.json here or above, "
+                   "else the embedded default in ./.trainyard).")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.version_option(package_name="trainyard")
+@click.pass_context
+def cli(ctx: click.Context, workspace_path: str | None, debug: bool) -> None:
+    """Trainyard: train, track and register models on machines you own."""
+    ctx.ensure_object(dict)
+    ctx.obj.update(workspace_path=workspace_path, debug=debug)
+
+
+for command in (workspace, compute, scaffold, submit, runs, models, environments):
+    cli.add_command(command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    cli.main(args=argv, prog_name="trainyard")

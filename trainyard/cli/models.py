@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import click
+
+from ..model import Model
+from ..run import Run
+from ._render import echo_json, echo_table, fmt_time, load_workspace, parse_pairs
+
+
+def _model(ctx: click.Context, ref: str) -> Model:
+    name, _, version = ref.partition(":")
+    return Model(load_workspace(ctx), name, version or None)
+
+
+@click.group()
+def models() -> None:
+    """The model registry: list, show, register, download."""
+
+
+@models.command("list")
+@click.option("--name", help="Only this model.")
+@click.option("--tag", "tags", multiple=True, metavar="KEY[=VALUE]", help="Only models with this tag.")
+@click.option("--latest", is_flag=True, help="Only the latest version of each model.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def list_(ctx: click.Context, name: str | None, tags: tuple[str, ...], latest: bool, as_json: bool) -> None:
+    """List registered models."""
+    wanted = [t.split("=", 1) if "=" in t else t for t in tags]
+    found = Model.list(load_workspace(ctx), name=name, tags=wanted, latest=latest)
+    if as_json:
+        echo_json([m.serialize() for m in found])
+        return
+    echo_table([[m.id, m.model_framework, m.run_id or "", fmt_time(m.created_time)] for m in found],
+               ["MODEL", "FRAMEWORK", "RUN", "REGISTERED"])
+
+
+@models.command("show")
+@click.argument("ref", metavar="NAME[:VERSION]")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def show(ctx: click.Context, ref: str, as_json: bool) -> None:
+    """Show one model version (latest by default) with its lineage."""
+    m = _model(ctx, ref)
+    if as_json:
+        echo_json({**m.serialize(), "id": m.id, "path": str(m.path)})
+        return
+    rec = m.serialize()
+    click.echo(f"model:      {m.id}\nframework:  {m.model_framework} {m.model_framework_version or ''}")
+    click.echo(f"path:       {m.path}\nregistered: {fmt_time(m.created_time)}")
+    for key in ("run_id", "experiment", "snapshot"):
+        if rec.get("lineage", {}).get(key):
+            click.echo(f"{key + ':':11} {rec['lineage'][key]}")
+    for k, v in (rec.get("lineage", {}).get("metrics") or {}).items():
+        click.echo(f"  metric {k}: {v}")
+    for k, v in m.tags.items():
+        click.echo(f"  tag {k}: {v}")
+    for f in rec["files"]:
+        click.echo(f"  file {f['path']} ({f['size']} bytes, sha256 {f['sha256'][:12]})")
+
+
+@models.command("register")
+@click.argument("name")
+@click.argument("path")
+@click.option("--run", "run_id", help="Register PATH (e.g. outputs/model.pkl) from this run, with lineage.")
+@click.option("--framework", help="Custom, ScikitLearn, PyTorch, TensorFlow, TfKeras, Onnx or Multi.")
+@click.option("--framework-version")
+@click.option("--description")
+@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE")
+@click.pass_context
+def register(ctx: click.Context, name: str, path: str, run_id: str | None, framework: str | None,
+             framework_version: str | None, description: str | None, tags: tuple[str, ...]) -> None:
+    """Register a local file/folder, or a run's output, as the next version of NAME."""
+    ws = load_workspace(ctx)
+    kwargs = dict(tags=parse_pairs(tags, "--tag"), model_framework=framework,
+                  model_framework_version=framework_version, description=description)
+    if run_id:
+        m = Run.get(ws, run_id).register_model(name, path, **kwargs)
+    else:
+        m = Model.register(ws, path, name, **kwargs)
+    click.echo(m.id)
+
+
+@models.command("download")
+@click.argument("ref", metavar="NAME[:VERSION]")
+@click.option("--output", "-o", default=".", type=click.Path(file_okay=False), help="Target directory.")
+@click.option("--exist-ok", is_flag=True, help="Overwrite existing files.")
+@click.pass_context
+def download(ctx: click.Context, ref: str, output: str, exist_ok: bool) -> None:
+    """Copy a model's files out of the registry (sha256-verified)."""
+    click.echo(_model(ctx, ref).download(output, exist_ok=exist_ok))

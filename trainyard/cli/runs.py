@@ -1,0 +1,199 @@
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from ..metrics import compute_series, load_records, plot_series
+from ..run import Run
+from ..runstore import TERMINAL, RunStore
+from ._render import echo_json, echo_table, fmt_duration, fmt_time, fmt_value, load_workspace
+
+
+def exit_code_for(run: Run) -> int:
+    """0 when completed (and any requested model registered); the job's own code when it failed."""
+    r = run.record
+    if r["status"] == "Completed":
+        return 1 if r.get("registration_error") else 0
+    code = r.get("exit_code")
+    return code if isinstance(code, int) and 0 < code < 126 else 1
+
+
+def follow(run: Run, as_json: bool = False) -> int:
+    """Stream a run to stderr until it ends, print the result to stdout; returns the exit code."""
+    try:
+        run.wait_for_completion(show_output=True, raise_on_error=False, out=sys.stderr)
+    except KeyboardInterrupt:
+        click.echo(f"\nstopped following run {run.id}; it keeps running. Re-attach with:\n"
+                   f"  trainyard runs attach {run.id}", err=True)
+        return 130
+    record = run.record
+    if as_json:
+        echo_json({**run.get_details(), "metrics": run.get_metrics()})
+    else:
+        render_result(run)
+    if record["status"] != "Completed":
+        click.echo(f"error: {run.render_failure()}", err=True)
+    elif record.get("registration_error"):
+        click.echo(f"error: {record['registration_error']}", err=True)
+    return exit_code_for(run)
+
+
+def render_result(run: Run) -> None:
+    r = run.record
+    click.echo(f"Run {run.id}: {r['status']} in {fmt_duration(r)}")
+    metrics = run.get_metrics()
+    if metrics:
+        click.echo("Metrics:")
+        width = max(len(k) for k in metrics)
+        for name, value in metrics.items():
+            click.echo(f"  {name.ljust(width)}  {fmt_value(value)}")
+    if r.get("model_id"):
+        click.echo(f"Registered model: {r['model_id']}")
+
+
+@click.group()
+def runs() -> None:
+    """List, inspect, follow and cancel runs."""
+
+
+def _get(ctx: click.Context, run_id: str) -> Run:
+    return Run.get(load_workspace(ctx), run_id)
+
+
+@runs.command("list")
+@click.option("--experiment", "-e", help="Only this experiment.")
+@click.option("--status", help="Only runs in this status.")
+@click.option("--limit", "-n", default=50, show_default=True, help="At most this many (newest first).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def list_(ctx: click.Context, experiment: str | None, status: str | None, limit: int, as_json: bool) -> None:
+    """List runs, newest first (active runs are refreshed from their node)."""
+    ws = load_workspace(ctx)
+    store = RunStore(ws.root)
+    records = store.list(experiment)[:limit]
+    for r in records:
+        if r["status"] not in TERMINAL:
+            Run(ws, r["run_id"]).refresh()
+    records = [store.load(r["run_id"]) for r in records]
+    records = [r for r in records if status is None or r["status"] == status]
+    if as_json:
+        echo_json(records)
+        return
+    echo_table([[r["run_id"], r["status"], r["compute"], fmt_time(r["created"]), fmt_duration(r),
+                 r.get("model_id") or ""] for r in records],
+               ["RUN ID", "STATUS", "COMPUTE", "CREATED", "DURATION", "MODEL"])
+
+
+@runs.command("show")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
+    """Show a run: status and why, timings, environment, metrics, files, images, model."""
+    run = _get(ctx, run_id)
+    run.get_status()  # one sync step: finishes a pull the client missed
+    details = {**run.get_details(), "metrics": run.get_metrics(), "files": run.get_file_names()}
+    if as_json:
+        echo_json(details)
+        return
+    env = details.get("environment") or {}
+    lines = [
+        ("run", details["runId"]), ("status", details["status"] + (f" ({details['statusReason'].strip()})"
+                                                                  if details.get("statusReason") else "")),
+        ("compute", details["target"]), ("started", details["startTimeUtc"]), ("ended", details["endTimeUtc"]),
+        ("command", details["command"]),
+        ("environment", f"{env.get('name')} {str(env.get('hash', ''))[:12]}"),
+        ("exit code", details.get("exitCode")), ("model", details.get("modelId")),
+        ("store", details["portalUrl"]),
+    ]
+    for k, v in lines:
+        if v is not None:
+            click.echo(f"{k + ':':13} {v}")
+    for name, value in details["metrics"].items():
+        click.echo(f"  metric {name}: {fmt_value(value)}")
+    for name, path in details["images"].items():
+        click.echo(f"  image {name}: {run.run_dir / path if isinstance(path, str) else path}")
+    for f in details["files"]:
+        click.echo(f"  file {f}")
+    for rej in details["rejectedOutputs"]:
+        click.echo(f"  rejected {rej['path']}: {rej['reason']}")
+    if details.get("registrationError"):
+        click.echo(f"  model registration failed: {details['registrationError']}")
+
+
+@runs.command("logs")
+@click.argument("run_id")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing until the run ends.")
+@click.option("--file", "log_file", default="std_log.txt", show_default=True, help="Which log under logs/.")
+@click.pass_context
+def logs(ctx: click.Context, run_id: str, log_file: str, follow: bool) -> None:
+    """Print a run's log (the job's stdout and stderr by default)."""
+    run = _get(ctx, run_id)
+    run.get_status()
+    path = run.run_dir / "logs" / log_file
+    if path.is_file():
+        click.echo(path.read_text(errors="replace"), nl=False)
+    while follow and run.status not in TERMINAL:
+        chunks = run.refresh()
+        if log_file in chunks:
+            click.echo(chunks[log_file].decode(errors="replace"), nl=False)
+        else:
+            time.sleep(0.3)
+
+
+@runs.command("attach")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the run's details as JSON when done.")
+@click.pass_context
+def attach(ctx: click.Context, run_id: str, as_json: bool) -> None:
+    """Follow a run again (after Ctrl-C, a lost connection or a restarted client) and collect its outputs."""
+    sys.exit(follow(_get(ctx, run_id), as_json))
+
+
+@runs.command("cancel")
+@click.argument("run_id")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Wait until the run has stopped.")
+@click.pass_context
+def cancel(ctx: click.Context, run_id: str, wait: bool) -> None:
+    """Cancel a run (SIGTERM to its process group, SIGKILL after a grace period)."""
+    run = _get(ctx, run_id)
+    run.cancel()
+    if wait:
+        run.wait_for_completion(raise_on_error=False, out=sys.stderr)
+    click.echo(f"{run.id}: {run.status}")
+
+
+@runs.command("metrics")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Draw every series into a PNG.")
+@click.pass_context
+def metrics(ctx: click.Context, run_id: str, as_json: bool, plot_path: str | None) -> None:
+    """Print a run's metrics; --plot draws each logged series against its step."""
+    run = _get(ctx, run_id)
+    run.get_status()
+    values = run.get_metrics()
+    if plot_path:
+        plot_series(compute_series(load_records(run.run_dir / "metrics.jsonl")), Path(plot_path), run.id)
+        click.echo(f"wrote {plot_path}", err=True)
+    if as_json:
+        echo_json(values)
+    else:
+        for name, value in values.items():
+            click.echo(f"{name}\t{fmt_value(value)}")
+
+
+@runs.command("download")
+@click.argument("run_id")
+@click.option("--output", "-o", default=".", type=click.Path(file_okay=False), help="Target directory.")
+@click.option("--prefix", help="Only files under this prefix (e.g. outputs/).")
+@click.pass_context
+def download(ctx: click.Context, run_id: str, output: str, prefix: str | None) -> None:
+    """Copy a run's outputs/ and logs/ to a directory."""
+    run = _get(ctx, run_id)
+    run.get_status()
+    for path in run.download_files(prefix, output):
+        click.echo(path)

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..jobspec import parse_job_file
+from ..submission import submit as submit_job
+from ._render import echo_json, load_workspace, parse_pairs, progress
+from .runs import follow
+
+
+@click.command()
+@click.argument("job_yml", type=click.Path(dir_okay=False))
+@click.option("--compute", "-c", help="Compute to run on (overrides the job's `compute`).")
+@click.option("--set", "assignments", multiple=True, metavar="inputs.NAME=VALUE",
+              help="Override an input; repeatable.")
+@click.option("--experiment", "-e", help="Experiment name (overrides `experiment_name`).")
+@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Tag the run; repeatable.")
+@click.option("--detach", "-d", is_flag=True, help="Return once the run has started.")
+@click.option("--current-env", is_flag=True,
+              help="Run in the node's current interpreter instead of building the job's environment.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run's details as JSON when done.")
+@click.pass_context
+def submit(ctx: click.Context, job_yml: str, compute: str | None, assignments: tuple[str, ...],
+           experiment: str | None, tags: tuple[str, ...], detach: bool, current_env: bool,
+           as_json: bool) -> None:
+    """Submit JOB_YML, stream its logs, collect outputs, register its model.
+
+    Exits 0 only when the run completes. Ctrl-C stops following; the run keeps going.
+    """
+    spec = parse_job_file(job_yml)
+    spec.apply_overrides(list(assignments))
+    if compute:
+        spec.compute = compute
+    if experiment:
+        from ..jobspec import check_experiment_name
+
+        spec.experiment_name = check_experiment_name(experiment)
+    ws = load_workspace(ctx)
+    run = submit_job(ws, spec, tags=parse_pairs(tags, "--tag"), progress=progress,
+                     use_current_env=current_env)
+    click.echo(f"submitted run {run.id} to {spec.compute} (workspace store: {ws.root})", err=True)
+    if detach:
+        if as_json:
+            echo_json({"runId": run.id, "status": run.status})
+        else:
+            click.echo(run.id)
+        return
+    sys.exit(follow(run, as_json))

@@ -1,0 +1,103 @@
+"""Errors raised by Trainyard. Library code raises; only the CLI turns them into messages.
+
+    TrainyardError
+    ├── WorkspaceError            config missing or invalid
+    │   └── ComputeTargetException  no compute of that name (Azure ML v1 name)
+    ├── JobSpecError              job.yml / ScriptRunConfig invalid (carries ``key``)
+    ├── SnapshotError             source directory over a limit, unreadable
+    ├── EnvironmentError_         environment spec invalid or build failed
+    ├── TransportError            talking to a node failed
+    │   ├── ConnectError          (issue: SSH pools)
+    │   ├── AuthError
+    │   ├── HostKeyError
+    │   ├── CommandError          helper command failed: argv, exit code, stderr tail
+    │   └── TransferError
+    ├── RunError                  run failed / not found / bad state (carries ``run_id``)
+    │   └── ActivityFailedException  wait_for_completion(raise_on_error=True) on a failed run
+    ├── RegistryError             model registry: unknown model, bad name, missing files
+    ├── DatasetError
+    └── TemplateError             scaffolder: unknown template, bad variable, target not empty
+"""
+
+from __future__ import annotations
+
+
+class TrainyardError(Exception):
+    """Base class: every error Trainyard raises on purpose derives from it."""
+
+
+class WorkspaceError(TrainyardError):
+    pass
+
+
+class ComputeTargetException(WorkspaceError):
+    pass
+
+
+class JobSpecError(TrainyardError):
+    def __init__(self, message: str, key: str | None = None, path: str | None = None):
+        where = f"{path}: " if path else ""
+        super().__init__(f"{where}{message}")
+        self.key = key
+        self.path = path
+
+
+class SnapshotError(TrainyardError):
+    pass
+
+
+class EnvironmentError_(TrainyardError):
+    pass
+
+
+class TransportError(TrainyardError):
+    pass
+
+
+class ConnectError(TransportError):
+    pass
+
+
+class AuthError(TransportError):
+    pass
+
+
+class HostKeyError(TransportError):
+    pass
+
+
+class CommandError(TransportError):
+    def __init__(self, argv: list[str], exit_code: int, stderr: str):
+        tail = "\n".join(stderr.strip().splitlines()[-15:])
+        super().__init__(f"command {' '.join(argv)!r} exited with {exit_code}: {tail}")
+        self.argv = argv
+        self.exit_code = exit_code
+        self.stderr = stderr
+
+
+class TransferError(TransportError):
+    pass
+
+
+class RunError(TrainyardError):
+    def __init__(self, message: str, run_id: str | None = None):
+        super().__init__(message)
+        self.run_id = run_id
+
+
+class ActivityFailedException(RunError):
+    def __init__(self, message: str, run_id: str | None = None, exit_code: int | None = None):
+        super().__init__(message, run_id)
+        self.exit_code = exit_code
+
+
+class RegistryError(TrainyardError):
+    pass
+
+
+class DatasetError(TrainyardError):
+    pass
+
+
+class TemplateError(TrainyardError):
+    pass

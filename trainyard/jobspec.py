@@ -1,0 +1,269 @@
+"""The job spec: a subset of the Azure ML CLI v2 command job plus ``register_model``.
+
+``parse_job_file`` (job.yml) and ``ScriptRunConfig`` both produce a ``JobSpec``; everything downstream
+(snapshot, submission, nodes) sees only that. Validation is strict: an unknown key, a wrong type, a
+missing ``code`` directory or a ``${{inputs.x}}`` with no input ``x`` is a JobSpecError naming the key.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .environment import Environment
+from .errors import EnvironmentError_, JobSpecError
+
+EXPERIMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,254}$")
+PLACEHOLDER_RE = re.compile(r"\$\{\{\s*([^}]*?)\s*\}\}")
+TOP_KEYS = {"$schema", "type", "experiment_name", "display_name", "description", "tags", "code",
+            "command", "inputs", "environment", "environment_variables", "compute", "resources",
+            "limits", "register_model"}
+INPUT_KEYS = {"type", "path", "mode", "description"}
+ENV_KEYS = {"conda_file", "requirements", "image", "name", "version", "description"}
+MODEL_KEYS = {"name", "path", "framework", "framework_version", "tags", "description", "properties"}
+INPUT_TYPES = {"uri_file", "uri_folder"}
+MODES = {"download", "ro_mount"}
+DEFAULT_TIMEOUT = 2592000  # 30 days, Azure's max_run_duration_seconds default
+
+
+@dataclass
+class InputSpec:
+    """A job input: a literal value, or a file/folder (local path, URL or ``dataset:NAME[:VER]``)."""
+
+    name: str
+    value: Any = None
+    type: str | None = None  # None for literals
+    path: str | None = None
+    mode: str = "download"
+
+    @property
+    def is_literal(self) -> bool:
+        return self.type is None
+
+
+@dataclass
+class JobSpec:
+    command: str
+    code: Path
+    experiment_name: str = "default"
+    display_name: str | None = None
+    description: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    inputs: dict[str, InputSpec] = field(default_factory=dict)
+    environment: Environment | None = None
+    environment_ref: str | None = None  # "name[:version]" of a registered environment
+    environment_variables: dict[str, str] = field(default_factory=dict)
+    compute: str = "local"
+    gpus: int = 0
+    instance_count: int = 1
+    timeout: int = DEFAULT_TIMEOUT
+    register_model: dict | None = None
+    source: str = "<python>"
+
+    def render_command(self, input_paths: dict[str, str]) -> str:
+        """The command with ``${{inputs.x}}`` replaced: literals and node paths, shell-quoted (pure)."""
+
+        def sub(m: re.Match) -> str:
+            name = m.group(1).split(".", 1)[1]
+            spec = self.inputs[name]
+            return shlex.quote(str(spec.value) if spec.is_literal else input_paths[name])
+
+        return PLACEHOLDER_RE.sub(sub, self.command)
+
+    def apply_overrides(self, assignments: list[str]) -> None:
+        """Apply ``--set inputs.x=v`` style overrides (literal inputs or input paths)."""
+        for item in assignments:
+            key, sep, value = item.partition("=")
+            if not sep or not key.startswith("inputs."):
+                raise JobSpecError(f"cannot apply --set {item!r}: use inputs.NAME=VALUE", key=key)
+            name = key.split(".", 1)[1]
+            if name not in self.inputs:
+                raise JobSpecError(f"--set {item!r}: the job has no input {name!r} "
+                                   f"(inputs: {', '.join(self.inputs) or 'none'})", key=key)
+            spec = self.inputs[name]
+            if spec.is_literal:
+                spec.value = _coerce_literal(value)
+            else:
+                spec.path = value
+        validate_placeholders(self)
+
+
+def _coerce_literal(text: str) -> Any:
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return value if isinstance(value, (int, float, bool, str)) else text
+
+
+def _expect(value: Any, types: type | tuple, key: str, path: str, what: str) -> Any:
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in
+                                         (types if isinstance(types, tuple) else (types,))):
+        raise JobSpecError(f"{key!r} must be {what}, got {type(value).__name__} {value!r}", key, path)
+    return value
+
+
+def _check_keys(mapping: dict, allowed: set[str], prefix: str, path: str) -> None:
+    for key in mapping:
+        if key not in allowed:
+            raise JobSpecError(
+                f"unknown key {prefix + str(key)!r}; allowed here: {', '.join(sorted(allowed))}",
+                prefix + str(key), path)
+
+
+def parse_job_file(path: str | Path) -> JobSpec:
+    """Read and validate a job.yml; relative paths resolve against its directory."""
+    path = Path(path)
+    if not path.is_file():
+        raise JobSpecError(f"job file {path} does not exist; scaffold one with `trainyard scaffold`")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise JobSpecError(f"not valid YAML{where}: {getattr(exc, 'problem', exc)}; fix the syntax",
+                           None, str(path)) from None
+    return parse_job_dict(data, path.parent.resolve(), str(path))
+
+
+def parse_job_dict(data: Any, base: Path, path: str = "<job>") -> JobSpec:
+    """Validate a job mapping (already loaded) into a JobSpec."""
+    if not isinstance(data, dict):
+        raise JobSpecError("a job spec must be a mapping of keys to values", None, path)
+    _check_keys(data, TOP_KEYS, "", path)
+    if data.get("type", "command") != "command":
+        raise JobSpecError(f"'type' must be 'command' (got {data['type']!r})", "type", path)
+    for required in ("command", "code"):
+        if required not in data:
+            raise JobSpecError(f"missing required key {required!r}", required, path)
+    command = _expect(data["command"], str, "command", path, "a string")
+    code = base / _expect(data["code"], str, "code", path, "a path to the source directory")
+    if not code.is_dir():
+        raise JobSpecError(f"'code' points to {code}, which is not a directory; fix the path "
+                           "(it is relative to the job file)", "code", path)
+    spec = JobSpec(command=command, code=code.resolve(), source=path)
+    if "experiment_name" in data:
+        spec.experiment_name = check_experiment_name(
+            _expect(data["experiment_name"], str, "experiment_name", path, "a string"), path)
+    for key in ("display_name", "description", "compute"):
+        if key in data and data[key] is not None:
+            setattr(spec, key, _expect(data[key], str, key, path, "a string"))
+    spec.tags = _string_map(data.get("tags"), "tags", path)
+    spec.environment_variables = _string_map(data.get("environment_variables"),
+                                             "environment_variables", path)
+    spec.inputs = _parse_inputs(data.get("inputs"), base, path)
+    if isinstance(data.get("environment"), str):  # a registered environment, resolved at submit
+        spec.environment_ref = data["environment"].removeprefix("azureml:")
+    else:
+        spec.environment = _parse_environment(data.get("environment"), base, path)
+    res = _expect(data.get("resources") or {}, dict, "resources", path, "a mapping")
+    _check_keys(res, {"gpus", "instance_count", "instance_type"}, "resources.", path)
+    spec.gpus = _expect(res.get("gpus", 0), int, "resources.gpus", path, "an integer")
+    spec.instance_count = _expect(res.get("instance_count", 1), int, "resources.instance_count", path,
+                                  "an integer")
+    limits = _expect(data.get("limits") or {}, dict, "limits", path, "a mapping")
+    _check_keys(limits, {"timeout"}, "limits.", path)
+    spec.timeout = _expect(limits.get("timeout", DEFAULT_TIMEOUT), int, "limits.timeout", path,
+                           "a number of seconds")
+    if spec.timeout <= 0:
+        raise JobSpecError("'limits.timeout' must be a positive number of seconds", "limits.timeout", path)
+    if data.get("register_model") is not None:
+        spec.register_model = parse_register_model(data["register_model"], path)
+    validate_placeholders(spec)
+    return spec
+
+
+def check_experiment_name(name: str, path: str = "<job>") -> str:
+    if not EXPERIMENT_RE.match(name):
+        raise JobSpecError(f"experiment name {name!r} is invalid: 1-255 characters, starting with a "
+                           "letter or digit, then letters, digits, '_' or '-'", "experiment_name", path)
+    return name
+
+
+def _string_map(value: Any, key: str, path: str) -> dict[str, str]:
+    value = _expect(value or {}, dict, key, path, "a mapping")
+    out = {}
+    for k, v in value.items():
+        _expect(v, (str, int, float, bool), f"{key}.{k}", path, "a string or number")
+        out[str(k)] = str(v)
+    return out
+
+
+def _parse_inputs(value: Any, base: Path, path: str) -> dict[str, InputSpec]:
+    value = _expect(value or {}, dict, "inputs", path, "a mapping of name -> value")
+    out = {}
+    for name, item in value.items():
+        key = f"inputs.{name}"
+        if isinstance(item, dict):
+            _check_keys(item, INPUT_KEYS, key + ".", path)
+            kind = item.get("type")
+            if kind not in INPUT_TYPES:
+                raise JobSpecError(f"{key + '.type'!r} must be uri_file or uri_folder (got {kind!r})",
+                                   key + ".type", path)
+            if "path" not in item:
+                raise JobSpecError(f"{key!r} needs a 'path'", key + ".path", path)
+            mode = item.get("mode", "download")
+            if mode not in MODES:
+                raise JobSpecError(f"{key + '.mode'!r} must be download or ro_mount (got {mode!r})",
+                                   key + ".mode", path)
+            raw = _expect(item["path"], str, key + ".path", path, "a string")
+            out[name] = InputSpec(name, type=kind, path=_resolve_input_path(raw, base), mode=mode)
+        else:
+            _expect(item, (str, int, float, bool), key, path, "a literal or a uri_file/uri_folder mapping")
+            out[name] = InputSpec(name, value=item)
+    return out
+
+
+def _resolve_input_path(raw: str, base: Path) -> str:
+    if "://" in raw or raw.startswith(("dataset:", "azureml:")):
+        return raw
+    return str((base / raw).resolve())
+
+
+def _parse_environment(value: Any, base: Path, path: str) -> Environment | None:
+    if value is None:
+        return None
+    try:
+        _expect(value, dict, "environment", path, "a registered name or a mapping")
+        _check_keys(value, ENV_KEYS, "environment.", path)
+        name = str(value.get("name") or "job-environment")
+        if "conda_file" in value:
+            env = Environment.from_conda_specification(name, base / str(value["conda_file"]))
+        elif "requirements" in value:
+            env = Environment.from_pip_requirements(name, base / str(value["requirements"]))
+        elif "image" not in value:
+            raise JobSpecError("'environment' needs conda_file, requirements or image", "environment", path)
+        else:
+            env = Environment(name)
+        env.docker.base_image = value.get("image")
+        return env
+    except EnvironmentError_ as exc:
+        raise JobSpecError(str(exc), "environment", path) from None
+
+
+def parse_register_model(value: Any, path: str) -> dict:
+    _expect(value, dict, "register_model", path, "a mapping")
+    _check_keys(value, MODEL_KEYS, "register_model.", path)
+    for key in ("name", "path"):
+        if key not in value:
+            raise JobSpecError(f"'register_model' needs {key!r}", f"register_model.{key}", path)
+        _expect(value[key], str, f"register_model.{key}", path, "a string")
+    return dict(value)
+
+
+def validate_placeholders(spec: JobSpec) -> None:
+    for m in PLACEHOLDER_RE.finditer(spec.command):
+        ref = m.group(1)
+        kind, _, name = ref.partition(".")
+        if kind != "inputs" or not name:
+            raise JobSpecError(f"command uses ${{{{{ref}}}}}; only ${{{{inputs.NAME}}}} is supported",
+                               "command", spec.source)
+        if name not in spec.inputs:
+            raise JobSpecError(f"command uses ${{{{inputs.{name}}}}} but there is no input {name!r} "
+                               f"(inputs: {', '.join(spec.inputs) or 'none'}); add it under 'inputs'",
+                               f"inputs.{name}", spec.source)

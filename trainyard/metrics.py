@@ -1,0 +1,113 @@
+"""Reading what a job logged (``metrics.jsonl``) into Azure ML v1 shapes, and plotting it.
+
+``get_metrics`` shapes: a scalar logged once → the value; logged again → a list; a table → column → list;
+one row → column → value, several rows → column → list; ``log_list`` → the list; images → the stored path
+(or a list of them).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from .errors import TrainyardError
+
+METRIC_KINDS = {"scalar", "list", "row", "table", "image"}
+
+
+def load_records(path: Path) -> list[dict]:
+    """Parse metrics.jsonl, skipping a torn last line (the job may still be writing)."""
+    records = []
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return []
+    for line in text.splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def compute_metrics(records: list[dict]) -> dict[str, Any]:
+    """Records → ``{name: value | list | dict}`` as ``Run.get_metrics()`` returns (pure)."""
+    grouped: dict[str, tuple[str, list]] = {}
+    for r in records:
+        if r.get("kind") in METRIC_KINDS:
+            grouped.setdefault(r["name"], (r["kind"], []))[1].append(r["value"])
+    out: dict[str, Any] = {}
+    for name, (kind, values) in grouped.items():
+        if kind in ("scalar", "image"):
+            out[name] = values[0] if len(values) == 1 else values
+        elif kind == "list":
+            out[name] = values[-1]
+        elif kind == "table":
+            out[name] = values[-1]
+        elif kind == "row":
+            if len(values) == 1:
+                out[name] = dict(values[0])
+            else:
+                cols: dict[str, list] = {}
+                for row in values:
+                    for k, v in row.items():
+                        cols.setdefault(k, []).append(v)
+                out[name] = cols
+    return out
+
+
+def compute_tags(records: list[dict], kind: str = "tag") -> dict[str, str]:
+    return {r["name"]: r["value"] for r in records if r.get("kind") == kind}
+
+
+def compute_series(records: list[dict]) -> dict[str, tuple[list[float], list[float]]]:
+    """Numeric series to plot: ``{name: (steps, values)}``; a missing step is the value's index (pure)."""
+    series: dict[str, tuple[list[float], list[float]]] = {}
+    for r in records:
+        kind, value = r.get("kind"), r.get("value")
+        if kind == "scalar" and _is_number(value):
+            steps, values = series.setdefault(r["name"], ([], []))
+            steps.append(r["step"] if r.get("step") is not None else len(values))
+            values.append(float(value))
+        elif kind == "list" and all(_is_number(v) for v in value):
+            series[r["name"]] = (list(range(len(value))), [float(v) for v in value])
+        elif kind == "table":
+            for col, vals in value.items():
+                if all(_is_number(v) for v in vals):
+                    series[f"{r['name']}.{col}"] = (list(range(len(vals))), [float(v) for v in vals])
+    return {k: v for k, v in series.items() if len(v[1]) > 1}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def plot_series(series: dict[str, tuple[list[float], list[float]]], dest: Path, title: str) -> Path:
+    """Draw every series against its step, one panel each, into a PNG."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise TrainyardError("plotting needs matplotlib: pip install 'trainyard[plot]'") from exc
+    if not series:
+        raise TrainyardError("the run logged no numeric series (a metric logged at least twice) to plot")
+    n = len(series)
+    cols = min(n, 3)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.2 * rows), squeeze=False)
+    for ax, (name, (steps, values)) in zip(axes.flat, sorted(series.items()), strict=False):
+        ax.plot(steps, values, marker="o" if len(values) < 40 else None, markersize=3)
+        ax.set_title(name)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(dest, dpi=100)
+    plt.close(fig)
+    return dest

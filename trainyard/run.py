@@ -1,0 +1,257 @@
+"""A run as seen from your desk (Azure ML v1 ``Run`` names): status, logs, metrics, files, models."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from .errors import ActivityFailedException, RegistryError, RunError
+from .metrics import compute_metrics, compute_tags, load_records
+from .runstore import TERMINAL, RunStore
+from .tracker import sync_step
+from .transport import open_node
+from .workspace import Workspace
+
+STREAMED_LOGS = ("environment_build.log", "std_log.txt")
+
+
+class Run:
+    def __init__(self, workspace: Workspace, run_id: str):
+        self.workspace = workspace
+        self.id = run_id
+        self._store = RunStore(workspace.root)
+        self._store.load(run_id)  # fail early on an unknown id
+
+    @classmethod
+    def get(cls, workspace: Workspace, run_id: str) -> Run:
+        return cls(workspace, run_id)
+
+    # -- record ---------------------------------------------------------------------------------
+    @property
+    def record(self) -> dict:
+        return self._store.load(self.id)
+
+    @property
+    def run_dir(self) -> Path:
+        return self._store.run_dir(self.id)
+
+    @property
+    def experiment(self):
+        from .experiment import Experiment
+
+        return Experiment(self.workspace, self.record["experiment"])
+
+    @property
+    def status(self) -> str:
+        return self.record["status"]
+
+    @property
+    def display_name(self) -> str | None:
+        return self.record.get("display_name")
+
+    def refresh(self) -> dict[str, bytes]:
+        """One step of syncing with the node (no-op once terminal); returns new log bytes by file."""
+        return sync_step(self.workspace, self.id).chunks
+
+    def get_status(self) -> str:
+        if self.status not in TERMINAL:
+            self.refresh()
+        return self.status
+
+    # -- waiting and streaming ----------------------------------------------------------------------
+    def wait_for_completion(self, show_output: bool = False, wait_post_processing: bool = True,
+                            raise_on_error: bool = True, timeout: float | None = None,
+                            out: IO[str] | None = None) -> dict:
+        """Block until the run is terminal; with ``show_output`` stream its log and status changes."""
+        out = out or sys.stdout
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if show_output:
+            out.write(f"RunId: {self.id}\nWeb View: {self.get_portal_url()}\n\n")
+            self._replay_logs(out)
+        last, delay = None, 0.02
+        while True:
+            chunks = self.refresh()
+            record = self.record
+            if show_output:
+                if (record["status"], record.get("status_reason")) != last and record["status"] not in TERMINAL:
+                    reason = record.get("status_reason")
+                    out.write(f"[status] {record['status']}" + (f": {reason}" if reason else "") + "\n")
+                for name in STREAMED_LOGS:
+                    if name in chunks:
+                        out.write(chunks[name].decode(errors="replace"))
+                out.flush()
+            last = (record["status"], record.get("status_reason"))
+            if record["status"] in TERMINAL:
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                raise RunError(f"run {self.id} still {record['status']} after {timeout} s; it keeps "
+                               f"going — `trainyard runs attach {self.id}` to follow it", self.id)
+            delay = 0.02 if chunks else min(delay * 1.5, 0.5)
+            time.sleep(delay)
+        if show_output:
+            out.write(self.render_summary())
+            out.flush()
+        if raise_on_error and record["status"] != "Completed":
+            raise ActivityFailedException(self.render_failure(), self.id, record.get("exit_code"))
+        return self.get_details()
+
+    def _replay_logs(self, out: IO[str]) -> None:
+        for name in STREAMED_LOGS:
+            path = self.run_dir / "logs" / name
+            if path.is_file():
+                out.write(path.read_text(errors="replace"))
+
+    def render_failure(self) -> str:
+        r = self.record
+        reason = (r.get("status_reason") or "no reason recorded").strip()
+        return (f"run {self.id} {r['status']}: {reason}\n"
+                f"Full log: `trainyard runs logs {self.id}`" +
+                ("; resubmit after fixing the script." if r["status"] == "Failed" else ""))
+
+    def render_summary(self) -> str:
+        r = self.record
+        duration = (r.get("ended") or time.time()) - (r.get("started") or r["created"])
+        lines = ["", "Execution Summary", "=================", f"RunId: {self.id}",
+                 f"Status: {r['status']}", f"Duration: {duration:.1f} s"]
+        if r.get("model_id"):
+            lines.append(f"Registered model: {r['model_id']}")
+        if r.get("registration_error"):
+            lines.append(f"Model registration failed: {r['registration_error']}")
+        if r.get("rejected_outputs"):
+            lines.append(f"Rejected outputs: {len(r['rejected_outputs'])} (see `trainyard runs show {self.id}`)")
+        return "\n".join(lines) + "\n\n"
+
+    # -- details ----------------------------------------------------------------------------------
+    def get_details(self) -> dict[str, Any]:
+        r = self.record
+        iso = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t)) if t else None  # noqa: E731
+        details = {
+            "runId": self.id, "experiment": r["experiment"], "status": r["status"],
+            "statusReason": r.get("status_reason"), "target": r["compute"],
+            "startTimeUtc": iso(r.get("started")), "endTimeUtc": iso(r.get("ended")),
+            "createdTimeUtc": iso(r["created"]), "displayName": r.get("display_name"),
+            "tags": self.get_tags(), "properties": self.get_properties(),
+            "inputDatasets": r.get("inputs", {}), "command": r.get("rendered_command") or r.get("command"),
+            "environment": r.get("environment"), "snapshotId": r.get("snapshot"),
+            "exitCode": r.get("exit_code"), "signal": r.get("signal"),
+            "logFiles": {p: str(self.run_dir / p) for p in self.get_file_names() if p.startswith("logs/")},
+            "history": r.get("history", []), "modelId": r.get("model_id"),
+            "rejectedOutputs": r.get("rejected_outputs", []), "portalUrl": self.get_portal_url(),
+            "images": {k: v for k, v in self._metric_images().items()},
+        }
+        if r["status"] in ("Failed", "Canceled"):
+            details["error"] = {"message": r.get("status_reason"), "exitCode": r.get("exit_code")}
+        if r.get("registration_error"):
+            details["registrationError"] = r["registration_error"]
+        return details
+
+    def get_portal_url(self) -> str:
+        return self.run_dir.as_uri()
+
+    # -- metrics, tags, properties -----------------------------------------------------------------
+    def _records(self) -> list[dict]:
+        return load_records(self.run_dir / "metrics.jsonl")
+
+    def get_metrics(self, name: str | None = None) -> dict[str, Any]:
+        metrics = compute_metrics(self._records())
+        if name is not None:
+            return {name: metrics[name]} if name in metrics else {}
+        return metrics
+
+    def _metric_images(self) -> dict[str, Any]:
+        return {r["name"]: r["value"] for r in self._records() if r.get("kind") == "image"}
+
+    def get_tags(self) -> dict[str, str]:
+        return {**compute_tags(self._records()), **self.record.get("tags", {})}
+
+    def get_properties(self) -> dict[str, str]:
+        return {**compute_tags(self._records(), "property"), **self.record.get("properties", {})}
+
+    def tag(self, key: str, value: Any = None) -> None:
+        self._store.update(self.id, lambda r: r["tags"].update({key: "" if value is None else str(value)}))
+
+    def set_tags(self, tags: dict) -> None:
+        self._store.update(self.id, lambda r: r["tags"].update({k: str(v) for k, v in tags.items()}))
+
+    def add_properties(self, properties: dict) -> None:
+        def change(r: dict) -> None:
+            clash = [k for k in properties if k in r["properties"] and r["properties"][k] != str(properties[k])]
+            if clash:
+                raise RunError(f"properties are immutable; {clash[0]!r} is already set", self.id)
+            r["properties"].update({k: str(v) for k, v in properties.items()})
+
+        self._store.update(self.id, change)
+
+    # -- files ------------------------------------------------------------------------------------
+    def get_file_names(self) -> list[str]:
+        names = []
+        for top in ("outputs", "logs"):
+            base = self.run_dir / top
+            names += [p.relative_to(self.run_dir).as_posix() for p in sorted(base.rglob("*"))
+                      if p.is_file() and not p.name.endswith(".part")] if base.is_dir() else []
+        return names
+
+    def download_file(self, name: str, output_file_path: str | None = None) -> str:
+        if name not in self.get_file_names():
+            raise RunError(f"run {self.id} has no file {name!r}; it has: "
+                           f"{', '.join(self.get_file_names()) or 'no files'}", self.id)
+        dest = Path(output_file_path or Path(name).name)
+        if dest.is_dir():
+            dest = dest / Path(name).name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.run_dir / name, dest)
+        return str(dest)
+
+    def download_files(self, prefix: str | None = None, output_directory: str | None = None,
+                       append_prefix: bool = True) -> list[str]:
+        out_dir = Path(output_directory or ".")
+        done = []
+        for name in self.get_file_names():
+            if prefix and not name.startswith(prefix):
+                continue
+            rel = name if append_prefix or not prefix else name[len(prefix):].lstrip("/")
+            done.append(self.download_file(name, str(out_dir / rel)))
+        return done
+
+    # -- actions ----------------------------------------------------------------------------------
+    def cancel(self) -> str:
+        """Ask the node to cancel (TERM, then KILL after a grace period); returns the status after."""
+        record = self.record
+        if record["status"] in TERMINAL:
+            return record["status"]
+        open_node(self.workspace, record["compute"]).call("cancel", {"run_id": self.id})
+        self._store.set_status(self.id, "CancelRequested", "cancel requested by the user")
+        return "CancelRequested"
+
+    def register_model(self, model_name: str, model_path: str, tags: dict | None = None,
+                       properties: dict | None = None, model_framework: str | None = None,
+                       model_framework_version: str | None = None, description: str | None = None,
+                       resource_configuration: Any = None, **_unused: Any):
+        """Register a file or folder this run produced (``outputs/...``) as the next model version."""
+        from .model import Model
+
+        record = self.record
+        if record["status"] not in TERMINAL:
+            raise RegistryError(f"run {self.id} is {record['status']}; wait for it to complete before "
+                                "registering its model")
+        rel = model_path.strip("/")
+        path = self.run_dir / rel
+        names = self.get_file_names()
+        if not path.exists() or not path.resolve().is_relative_to(self.run_dir.resolve()) or \
+                not (rel in names or any(n.startswith(rel + "/") for n in names)):
+            listing = ", ".join(n for n in names if n.startswith("outputs/")) or "no files under outputs/"
+            raise RegistryError(f"run {self.id} did not produce {model_path!r}; it produced: {listing}. "
+                                "Save the model under ./outputs in the script and register that path.")
+        metrics = {k: v for k, v in self.get_metrics().items() if isinstance(v, (int, float, str))}
+        lineage = {"run_id": self.id, "experiment": record["experiment"], "snapshot": record.get("snapshot"),
+                   "environment": record.get("environment"), "metrics": metrics, "model_path": rel}
+        return Model.register(self.workspace, path, model_name, tags=tags, properties=properties,
+                              description=description, model_framework=model_framework,
+                              model_framework_version=model_framework_version,
+                              resource_configuration=resource_configuration, lineage=lineage)
+
+    def __repr__(self) -> str:
+        return f"Run(id={self.id!r}, status={self.status!r})"

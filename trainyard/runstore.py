@@ -1,0 +1,102 @@
+"""The file-based run store: ``<root>/experiments/<exp>/runs/<run_id>/`` (a human can browse it).
+
+``run.json`` is the record (status history with timestamps, node, environment, exit code …);
+``metrics.jsonl``, ``logs/`` and ``outputs/`` are copies of what the node produced; ``snapshot.json``
+describes the source snapshot. Updates take a lock and write atomically.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import secrets
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+
+from trainers._atomic import read_json, write_json_atomic
+
+from .errors import RunError
+
+STATUSES = ["NotStarted", "Starting", "Queued", "Preparing", "Provisioning", "Running", "CancelRequested",
+            "Finalizing", "Completed", "Failed", "Canceled", "NotResponding"]
+TERMINAL = frozenset({"Completed", "Failed", "Canceled"})
+
+
+def new_run_id(experiment: str) -> str:
+    return f"{experiment}_{int(time.time())}_{secrets.token_hex(4)}"
+
+
+def experiment_of(run_id: str) -> str:
+    parts = run_id.rsplit("_", 2)
+    if len(parts) != 3 or not parts[1].isdigit():
+        raise RunError(f"{run_id!r} is not a run id (expected <experiment>_<unix_ts>_<8 hex>)", run_id)
+    return parts[0]
+
+
+class RunStore:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.root / "experiments" / experiment_of(run_id) / "runs" / run_id
+
+    def create(self, record: dict) -> Path:
+        d = self.run_dir(record["run_id"])
+        d.mkdir(parents=True, exist_ok=False)
+        write_json_atomic(d / "run.json", record)
+        return d
+
+    def load(self, run_id: str) -> dict:
+        record = read_json(self.run_dir(run_id) / "run.json")
+        if record is None:
+            raise RunError(f"no run {run_id!r} in the workspace at {self.root}; "
+                           "`trainyard runs list` shows the runs it has", run_id)
+        return record
+
+    @contextmanager
+    def _locked(self, run_id: str):
+        d = self.run_dir(run_id)
+        with open(d / ".lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            yield
+
+    def update(self, run_id: str, change: Callable[[dict], None]) -> dict:
+        with self._locked(run_id):
+            record = self.load(run_id)
+            change(record)
+            write_json_atomic(self.run_dir(run_id) / "run.json", record)
+            return record
+
+    def set_status(self, run_id: str, status: str, reason: str | None = None, **fields) -> dict:
+        def change(record: dict) -> None:
+            if record["status"] in TERMINAL:
+                return
+            if status != record["status"] or reason != record.get("status_reason"):
+                record["history"].append({"status": status, "time": time.time(), "reason": reason})
+            record.update(status=status, status_reason=reason, **fields)
+            if status == "Running" and not record.get("started"):
+                record["started"] = time.time()
+            if status in TERMINAL:
+                record["ended"] = time.time()
+
+        return self.update(run_id, change)
+
+    def list(self, experiment: str | None = None) -> list[dict]:
+        base = self.root / "experiments"
+        exps = [base / experiment] if experiment else (sorted(base.iterdir()) if base.is_dir() else [])
+        records = []
+        for exp in exps:
+            runs = exp / "runs"
+            for d in runs.iterdir() if runs.is_dir() else []:
+                r = read_json(d / "run.json")
+                if r:
+                    records.append(r)
+        return sorted(records, key=lambda r: r.get("created", 0), reverse=True)
+
+
+def new_record(run_id: str, experiment: str, **fields) -> dict:
+    now = time.time()
+    return {"run_id": run_id, "experiment": experiment, "status": "NotStarted", "status_reason": None,
+            "history": [{"status": "NotStarted", "time": now, "reason": None}], "created": now,
+            "started": None, "ended": None, "tags": {}, "properties": {}, **fields}

@@ -1,0 +1,128 @@
+"""Submitting a job: snapshot → sync the blobs the node lacks → materialise → launch detached.
+
+Everything after ``launch`` (status, logs, outputs) is the tracker's job, so a client that goes away
+after submitting loses nothing: ``trainyard runs attach`` picks the run up again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from trainers._atomic import write_json_atomic
+from trainers.objects import ObjectStore
+
+from .environment import Environment
+from .errors import JobSpecError
+from .jobspec import JobSpec
+from .runstore import RunStore, new_record, new_run_id
+from .snapshot import load_manifest, store_input, take_snapshot
+from .transport import open_node
+from .workspace import Workspace
+
+Progress = Callable[[str], None]
+
+
+def resolve_environment(workspace: Workspace, spec: JobSpec, use_current_env: bool) -> Environment:
+    if use_current_env:
+        return Environment.current()
+    if spec.environment_ref:
+        name, _, version = spec.environment_ref.replace("@", ":").partition(":")
+        return Environment.get(workspace, name, version or None)
+    return spec.environment or Environment.current()
+
+
+def sync_blobs(node, store: ObjectStore, manifest_oids: list[str], progress: Progress | None = None) -> int:
+    """Upload the blobs (and manifests) the node lacks; returns the bytes sent."""
+    wanted = {oid: None for oid in manifest_oids}
+    for m in manifest_oids:
+        for entry in load_manifest(store, m):
+            wanted[entry["oid"]] = entry["size"]
+    missing = node.call("have", {"oids": list(wanted)})["missing"]
+    total = sum(store.path(oid).stat().st_size for oid in missing)
+    sent = 0
+    for oid in missing:
+        node.put_blob(oid, store.path(oid))
+        sent += store.path(oid).stat().st_size
+        if progress and total > 1 << 20:
+            progress(f"uploading snapshot: {sent / 1e6:.1f} / {total / 1e6:.1f} MB")
+    return sent
+
+
+def submit(workspace: Workspace, spec: JobSpec, tags: dict | None = None, progress: Progress | None = None,
+           use_current_env: bool = False):
+    """Start ``spec`` on its compute; returns the client-side ``Run`` (status Starting or later)."""
+    from .run import Run
+
+    say = progress or (lambda _msg: None)
+    node = open_node(workspace, spec.compute)
+    environment = resolve_environment(workspace, spec, use_current_env)
+    snapshot = take_snapshot(spec.code, workspace.objects, workspace.limits["max_snapshot_bytes"],
+                             workspace.limits["max_snapshot_files"])
+    for warning in snapshot.warnings:
+        say(f"warning: {warning}")
+    inputs = _store_inputs(workspace, spec)
+    store = RunStore(workspace.root)
+    run_id = new_run_id(spec.experiment_name)
+    env_spec = environment.compute_spec()
+    store.create(new_record(
+        run_id, spec.experiment_name, display_name=spec.display_name, description=spec.description,
+        tags={**spec.tags, **(tags or {})}, compute=spec.compute, node=node.describe(), command=spec.command,
+        code=str(spec.code), source=spec.source, timeout=spec.timeout, register_model=spec.register_model,
+        inputs={n: (i.value if i.is_literal else i.path) for n, i in spec.inputs.items()},
+        environment={"name": environment.name, "version": environment.version, "spec": env_spec,
+                     "hash": environment.compute_hash()},
+        snapshot=snapshot.oid))
+    run_dir = store.run_dir(run_id)
+    write_json_atomic(run_dir / "snapshot.json", {**snapshot.summary(),
+                                                 "files": [f.to_dict() for f in snapshot.files]})
+    say(f"snapshot {snapshot.oid[:12]}: {len(snapshot.files)} files, {snapshot.total_bytes / 1e6:.2f} MB "
+        f"({snapshot.new_blobs} new blobs; ignore file: {snapshot.ignore_file or 'none'})")
+    try:
+        store.set_status(run_id, "Starting", f"syncing the snapshot to {node.name}")
+        sent = sync_blobs(node, workspace.objects, [snapshot.oid, *inputs.values()], say)
+        node_run_dir = node.call("materialise", {"run_id": run_id, "manifest": snapshot.oid,
+                                                 "inputs": inputs})["run_dir"]
+        input_paths = _node_input_paths(workspace, spec, node_run_dir)
+        command = spec.render_command(input_paths)
+        env = {**environment.environment_variables, **spec.environment_variables,
+               "TRAINYARD_RUN_ID": run_id, "TRAINYARD_EXPERIMENT": spec.experiment_name,
+               "TRAINYARD_RUN_DIR": node_run_dir, "TRAINYARD_INPUTS": json.dumps(input_paths),
+               "PYTHONUNBUFFERED": "1",
+               **{f"TRAINYARD_INPUT_{n.upper()}": p for n, p in input_paths.items()}}
+        node.call("launch", {"run_id": run_id, "job": {
+            "command": command, "environment": env_spec, "python": node.python, "uv": node.uv_path(),
+            "timeout": spec.timeout, "env": env}})
+        store.update(run_id, lambda r: r.update(rendered_command=command, bytes_sent=sent))
+    except Exception as exc:
+        store.set_status(run_id, "Failed", f"submission failed: {exc}")
+        raise
+    return Run(workspace, run_id)
+
+
+def _store_inputs(workspace: Workspace, spec: JobSpec) -> dict[str, str]:
+    manifests = {}
+    for name, item in spec.inputs.items():
+        if item.is_literal:
+            continue
+        if "://" in item.path or item.path.startswith(("dataset:", "azureml:")):
+            raise JobSpecError(f"input {name!r} uses {item.path!r}; URL and registered-dataset inputs "
+                               "need the datasets feature, which this version does not have yet — "
+                               "use a local path", f"inputs.{name}.path", spec.source)
+        if not Path(item.path).exists():
+            raise JobSpecError(f"input {name!r} points to {item.path}, which does not exist",
+                               f"inputs.{name}.path", spec.source)
+        manifests[name], _ = store_input(item.path, workspace.objects)
+    return manifests
+
+
+def _node_input_paths(workspace: Workspace, spec: JobSpec, node_run_dir: str) -> dict[str, str]:
+    paths = {}
+    for name, item in spec.inputs.items():
+        if item.is_literal:
+            continue
+        base = f"{node_run_dir}/inputs/{name}"
+        paths[name] = f"{base}/{Path(item.path).name}" if item.type == "uri_file" else base
+    return paths
+

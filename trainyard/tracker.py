@@ -1,0 +1,161 @@
+"""Keeps a stored run in step with its node: status, live logs and metrics, and the final pull.
+
+``sync_step`` is one poll: it appends new log bytes past what the store already has (so re-attaching
+resumes where it stopped), maps the node's state onto the run's status, and when the node says the run
+ended it pulls ``outputs/`` and ``logs/`` (Finalizing), checks every path from the node, verifies each
+file's sha256, then records the terminal status and registers the model the job asked for.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import posixpath
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from trainers.objects import hash_file
+
+from .runstore import TERMINAL, RunStore
+from .transport import open_node
+
+if TYPE_CHECKING:
+    from .workspace import Workspace
+
+NODE_TERMINAL = {"Completed", "Failed", "Canceled"}
+METRICS = "metrics.jsonl"
+
+
+@dataclass
+class SyncResult:
+    status: str
+    chunks: dict[str, bytes] = field(default_factory=dict)
+
+
+def store_rel(node_log_rel: str) -> str:
+    """Where a node log file lives in the run store (pure)."""
+    return METRICS if node_log_rel == METRICS else f"logs/{node_log_rel}"
+
+
+def current_offsets(run_dir: Path) -> dict[str, int]:
+    offsets = {}
+    if (run_dir / METRICS).is_file():
+        offsets[METRICS] = (run_dir / METRICS).stat().st_size
+    logs = run_dir / "logs"
+    for p in logs.rglob("*") if logs.is_dir() else []:
+        if p.is_file():
+            offsets[p.relative_to(logs).as_posix()] = p.stat().st_size
+    return offsets
+
+
+def sync_step(workspace: Workspace, run_id: str, node=None) -> SyncResult:
+    store = RunStore(workspace.root)
+    record = store.load(run_id)
+    if record["status"] in TERMINAL:
+        return SyncResult(record["status"])
+    run_dir = store.run_dir(run_id)
+    if record["status"] == "Finalizing" or record.get("node_state") in NODE_TERMINAL:
+        return SyncResult(finalize(workspace, run_id, node))
+    node = node or open_node(workspace, record["compute"])
+    answer = node.call("poll", {"run_id": run_id, "offsets": current_offsets(run_dir)})
+    chunks = {}
+    for rel, b64 in answer.get("chunks", {}).items():
+        data = base64.b64decode(b64)
+        dest = run_dir / store_rel(rel)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with open(dest, "ab") as fh:
+            fh.write(data)
+        chunks[rel] = data
+    state = answer.get("state")
+    extra = {k: answer[k] for k in ("pid", "pid_start", "exit_code", "signal", "environment")
+             if k in answer}
+    if (state in NODE_TERMINAL and not chunks) or state == "Lost":  # ended, and every log byte is here
+        store.set_status(run_id, "Finalizing", "collecting outputs and logs", node_state=state,
+                         node_reason=answer.get("reason"), **extra)
+        return SyncResult(finalize(workspace, run_id, node), chunks)
+    if state in NODE_TERMINAL:  # ended, but logs still to catch up on: keep polling
+        return SyncResult("Running" if record["status"] == "Running" else record["status"], chunks)
+    if state and state != record["status"] or answer.get("reason") != record.get("status_reason"):
+        store.set_status(run_id, state, answer.get("reason"), **extra)
+    return SyncResult(state or record["status"], chunks)
+
+
+def check_entry(entry: dict, max_bytes: int) -> str | None:
+    """Why an entry listed by a node must not be copied into the store, or None (pure)."""
+    path = entry.get("path", "")
+    if path.startswith("/") or "\\" in path:
+        return "absolute path"
+    parts = path.split("/")
+    if ".." in parts or "" in parts or "." in parts:
+        return "path contains '..' or empty parts"
+    if parts[0] not in ("outputs", "logs"):
+        return "not under outputs/ or logs/"
+    kind = entry.get("type")
+    if kind == "symlink":
+        target = posixpath.normpath(posixpath.join(posixpath.dirname(path), entry.get("target", "")))
+        if entry.get("target", "").startswith("/") or target.startswith("..") or \
+                target.split("/")[0] not in ("outputs", "logs"):
+            return f"symlink to {entry.get('target')} leaves the run directory"
+        return "symlink (only regular files are collected)"
+    if kind != "file":
+        return "not a regular file (device, socket or fifo)"
+    if entry.get("size", 0) > max_bytes:
+        return f"{entry['size']} bytes, over the {max_bytes}-byte cap per file"
+    return None
+
+
+def pull_outputs(workspace: Workspace, run_id: str, node) -> tuple[list[str], list[dict]]:
+    """Copy the run's outputs/ and logs/ into the store; returns (collected, rejected)."""
+    run_dir = RunStore(workspace.root).run_dir(run_id)
+    max_bytes = int(workspace.limits.get("max_output_file_bytes", 20 << 30))
+    collected, rejected = [], []
+    for entry in node.call("list_files", {"run_id": run_id})["entries"]:
+        why = check_entry(entry, max_bytes)
+        if why:
+            rejected.append({"path": entry.get("path"), "reason": why})
+            continue
+        rel = entry["path"]
+        if rel == f"logs/{METRICS}":
+            rel = METRICS
+        dest = run_dir / rel
+        if not dest.resolve().is_relative_to(run_dir.resolve()):
+            rejected.append({"path": rel, "reason": "resolves outside the run directory"})
+            continue
+        if dest.is_file() and dest.stat().st_size == entry["size"] and hash_file(dest) == entry["sha256"]:
+            collected.append(rel)
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        part = dest.with_name(dest.name + ".part")
+        node.fetch(run_id, entry["path"], part)
+        if hash_file(part) != entry["sha256"]:
+            part.unlink(missing_ok=True)
+            rejected.append({"path": rel, "reason": "sha256 mismatch after transfer"})
+            continue
+        os.replace(part, dest)
+        collected.append(rel)
+    return collected, rejected
+
+
+def finalize(workspace: Workspace, run_id: str, node=None) -> str:
+    """Pull outputs and logs, then record the terminal status (and register the model if asked)."""
+    store = RunStore(workspace.root)
+    record = store.load(run_id)
+    node = node or open_node(workspace, record["compute"])
+    state = record.get("node_state")
+    if state == "Lost":
+        return store.set_status(run_id, "Failed", record.get("node_reason"))["status"]
+    collected, rejected = pull_outputs(workspace, run_id, node)
+    final = store.set_status(run_id, state, record.get("node_reason"), rejected_outputs=rejected,
+                             collected_files=len(collected))
+    if state == "Completed" and record.get("register_model") and not record.get("model_id"):
+        from .errors import RegistryError
+        from .model import register_from_run
+
+        try:
+            model = register_from_run(workspace, run_id, record["register_model"])
+            store.update(run_id, lambda r: r.update(model_id=model.id))
+        except RegistryError as exc:
+            message = str(exc)
+            store.update(run_id, lambda r: r.update(registration_error=message))
+    return final["status"]

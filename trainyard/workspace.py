@@ -1,0 +1,171 @@
+"""The workspace: where runs, models, datasets and environments are stored, and which computes exist.
+
+Config lives in ``.trainyard/config.json``, found like Azure ML's ``Workspace.from_config()``: the given
+path, else ``.trainyard/config.json`` in the current directory or any parent. With no config at all the
+CLI uses the embedded default: a store in ``./.trainyard/`` and one ``local`` compute.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from trainers._atomic import read_json, write_json_atomic
+from trainers.objects import ObjectStore
+
+from .errors import ComputeTargetException, WorkspaceError
+
+CONFIG_DIR = ".trainyard"
+CONFIG_NAME = "config.json"
+DEFAULT_LIMITS = {"max_snapshot_bytes": 300 * 1024 * 1024, "max_snapshot_files": 2000}
+LOCAL_COMPUTE = {"type": "local", "root": "~/.trainyard"}
+KNOWN_KEYS = {"name", "root", "computes", "registry", "limits", "storage"}
+
+
+def find_config(path: str | os.PathLike | None = None) -> tuple[Path | None, list[Path]]:
+    """Locate a config file; returns (found or None, every place looked at)."""
+    looked: list[Path] = []
+    if path is not None:
+        p = Path(path).expanduser().resolve()
+        candidates = [p] if p.suffix == ".json" else [p / CONFIG_DIR / CONFIG_NAME, p / CONFIG_NAME]
+        for c in candidates:
+            looked.append(c)
+            if c.is_file():
+                return c, looked
+        return None, looked
+    here = Path.cwd().resolve()
+    for d in [here, *here.parents]:
+        c = d / CONFIG_DIR / CONFIG_NAME
+        looked.append(c)
+        if c.is_file():
+            return c, looked
+    return None, looked
+
+
+def parse_config(data: Any, source: str) -> dict:
+    """Validate a config mapping (pure); returns it with defaults filled in."""
+    if not isinstance(data, dict):
+        raise WorkspaceError(f"{source}: the workspace config must be a JSON object")
+    unknown = sorted(set(data) - KNOWN_KEYS)
+    if unknown:
+        raise WorkspaceError(
+            f"{source}: unknown key {unknown[0]!r}; allowed keys are {', '.join(sorted(KNOWN_KEYS))}"
+        )
+    computes = data.get("computes") or {}
+    if not isinstance(computes, dict):
+        raise WorkspaceError(f"{source}: 'computes' must be an object of name -> compute")
+    for name, compute in computes.items():
+        if not isinstance(compute, dict) or compute.get("type") not in ("local", "ssh", "slurm"):
+            raise WorkspaceError(f"{source}: compute {name!r} needs a 'type' of local, ssh or slurm")
+    out = dict(data)
+    out.setdefault("name", "default")
+    out.setdefault("root", ".")
+    out["computes"] = {"local": dict(LOCAL_COMPUTE), **computes}
+    out["limits"] = {**DEFAULT_LIMITS, **(data.get("limits") or {})}
+    return out
+
+
+class Workspace:
+    """A Trainyard workspace (Azure ML v1 ``Workspace`` names)."""
+
+    def __init__(self, name: str, root: str | os.PathLike, config: dict | None = None,
+                 config_path: Path | None = None):
+        self.name = name
+        self.root = Path(root).expanduser().resolve()
+        self._config = parse_config({**(config or {}), "name": name}, str(config_path or "<embedded>"))
+        self.config_path = config_path
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def from_config(cls, path: str | os.PathLike | None = None, **_ignored: Any) -> Workspace:
+        """Load the workspace config found from ``path`` or the current directory upwards."""
+        found, looked = find_config(path)
+        if found is None:
+            places = "\n  ".join(str(p) for p in looked[:6]) + ("\n  ..." if len(looked) > 6 else "")
+            raise WorkspaceError(
+                "no workspace config found; looked at:\n  " + places +
+                "\nRun `trainyard workspace init` to create one (or `trainyard workspace import-stack`)."
+            )
+        try:
+            data = json.loads(found.read_text())
+        except json.JSONDecodeError as exc:
+            raise WorkspaceError(f"{found} is not valid JSON ({exc}); fix or re-create it") from exc
+        cfg = parse_config(data, str(found))
+        root = Path(cfg["root"]).expanduser()
+        if not root.is_absolute():
+            root = found.parent / root
+        return cls(cfg["name"], root, cfg, found)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike | None = None) -> Workspace:
+        """The configured workspace, else the embedded default in ``./.trainyard``."""
+        found, _ = find_config(path)
+        if found is not None:
+            return cls.from_config(found)
+        return cls.embedded(Path(path) if path else Path.cwd())
+
+    @classmethod
+    def embedded(cls, directory: str | os.PathLike | None = None) -> Workspace:
+        directory = Path(directory or Path.cwd())
+        return cls("default", directory / CONFIG_DIR, {}, None)
+
+    @classmethod
+    def init(cls, directory: str | os.PathLike | None = None, name: str = "default",
+             force: bool = False) -> Workspace:
+        """Write ``.trainyard/config.json`` in ``directory`` (the embedded default made explicit)."""
+        directory = Path(directory or Path.cwd()).resolve()
+        path = directory / CONFIG_DIR / CONFIG_NAME
+        if path.exists() and not force:
+            raise WorkspaceError(f"{path} already exists; pass --force to overwrite it")
+        write_config(path, {"name": name, "root": ".", "computes": {"local": dict(LOCAL_COMPUTE)}})
+        return cls.from_config(path)
+
+    # -- description --------------------------------------------------------------------------
+    @property
+    def compute_targets(self) -> dict[str, Any]:
+        from .compute import ComputeTarget
+
+        return {n: ComputeTarget(self, n) for n in self._config["computes"]}
+
+    def compute_config(self, name: str) -> dict:
+        try:
+            return self._config["computes"][name]
+        except KeyError:
+            known = ", ".join(sorted(self._config["computes"]))
+            raise ComputeTargetException(
+                f"compute {name!r} not found in workspace {self.name!r}; known computes: {known}. "
+                "Attach machines with `trainyard compute attach`."
+            ) from None
+
+    @property
+    def limits(self) -> dict:
+        return self._config["limits"]
+
+    @property
+    def objects(self) -> ObjectStore:
+        return ObjectStore(self.root / "objects")
+
+    def get_details(self) -> dict:
+        return {
+            "name": self.name,
+            "root": str(self.root),
+            "config": str(self.config_path) if self.config_path else None,
+            "computes": {n: c.get("type") for n, c in self._config["computes"].items()},
+            "registry": self._config.get("registry"),
+            "limits": self.limits,
+        }
+
+    def __repr__(self) -> str:
+        return f"Workspace(name={self.name!r}, root={str(self.root)!r})"
+
+
+def write_config(path: str | os.PathLike, config: dict) -> None:
+    """Validate and atomically write a workspace config."""
+    parse_config(config, str(path))
+    write_json_atomic(path, config)
+
+
+def load_config_dict(path: str | os.PathLike) -> dict:
+    return read_json(path, default={})
