@@ -115,7 +115,7 @@ class Supervisor:
             elif outcome is None and time.monotonic() > deadline:
                 outcome = ("Failed", f"timed out after {int(self.job['timeout'])} s (limits.timeout)")
             if outcome is not None:
-                code = _terminate(proc)
+                code = _terminate(proc, float(self.job.get("grace_seconds", GRACE_SECONDS)))
                 break
         if outcome is not None:
             return self.finish(*outcome, exit_code=code)
@@ -133,9 +133,9 @@ class Supervisor:
         return 0
 
 
-def _terminate(proc: subprocess.Popen) -> int:
+def _terminate(proc: subprocess.Popen, grace: float) -> int:
     """SIGTERM the job's process group, SIGKILL after the grace period; returns the exit code."""
-    for sig, wait in ((signal.SIGTERM, GRACE_SECONDS), (signal.SIGKILL, 5.0)):
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
         try:
             os.killpg(proc.pid, sig)
         except ProcessLookupError:

@@ -180,7 +180,7 @@ def parse_job_dict(data: Any, base: Path, path: str = "<job>") -> JobSpec:
 
 def check_experiment_name(name: str, path: str = "<job>") -> str:
     if not EXPERIMENT_RE.match(name):
-        raise JobSpecError(f"experiment name {name!r} is invalid: 1-255 characters, starting with a "
+        raise JobSpecError(f"experiment_name {name!r} is invalid: 1-255 characters, starting with a "
                            "letter or digit, then letters, digits, '_' or '-'", "experiment_name", path)
     return name
 

@@ -93,7 +93,7 @@ def submit(workspace: Workspace, spec: JobSpec, tags: dict | None = None, progre
                **{f"TRAINYARD_INPUT_{n.upper()}": p for n, p in input_paths.items()}}
         node.call("launch", {"run_id": run_id, "job": {
             "command": command, "environment": env_spec, "python": node.python, "uv": node.uv_path(),
-            "timeout": spec.timeout, "env": env}})
+            "timeout": spec.timeout, "grace_seconds": workspace.limits["cancel_grace_seconds"], "env": env}})
         store.update(run_id, lambda r: r.update(rendered_command=command, bytes_sent=sent))
     except Exception as exc:
         store.set_status(run_id, "Failed", f"submission failed: {exc}")

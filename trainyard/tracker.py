@@ -68,8 +68,9 @@ def sync_step(workspace: Workspace, run_id: str, node=None) -> SyncResult:
             fh.write(data)
         chunks[rel] = data
     state = answer.get("state")
-    extra = {k: answer[k] for k in ("pid", "pid_start", "exit_code", "signal", "environment")
-             if k in answer}
+    extra = {k: answer[k] for k in ("pid", "pid_start", "exit_code", "signal") if k in answer}
+    if "environment" in answer:  # what the node resolved: key, interpreter, cache hit, build time
+        extra["environment"] = {**record.get("environment", {}), **answer["environment"]}
     if (state in NODE_TERMINAL and not chunks) or state == "Lost":  # ended, and every log byte is here
         store.set_status(run_id, "Finalizing", "collecting outputs and logs", node_state=state,
                          node_reason=answer.get("reason"), **extra)

@@ -1,0 +1,31 @@
+"""The iris-svm template, scaffolded and run as a user would, with its real environment."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import REPO, run_cli
+from trainyard import Model, Run, Workspace
+
+
+def test_iris_scaffold_submit_register_and_load(tmp_path):
+    """Scaffold → submit → Accuracy 0.9737 → sklearn-iris:1, which a fresh process loads and uses."""
+    made = subprocess.run([sys.executable, "-m", "scripts.scaffold", "iris-svm", "-o", str(tmp_path / "iris")],
+                          cwd=REPO, capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    out = run_cli("submit", str(tmp_path / "iris" / "job.yml"), "--json")
+    assert out.returncode == 0, out.stderr
+    details = json.loads(out.stdout)
+    assert round(details["metrics"]["Accuracy"], 4) == 0.9737
+    assert details["metrics"]["Kernel type"] == "linear" and details["modelId"] == "sklearn-iris:1"
+    ws = Workspace.load()
+    assert "Confusion matrix" in details["images"]
+    model_file = Model(ws, "sklearn-iris").download(str(tmp_path / "dl"))
+    env = Run(ws, details["runId"]).record["environment"]
+    assert env["cache_hit"] is False and env["python"].endswith("/bin/python")
+    check = subprocess.run([env["python"], "-c", "import joblib,sys; m = joblib.load(sys.argv[1]); "
+                            "print(m.predict([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]).tolist())",
+                            model_file], capture_output=True, text=True)
+    assert check.stdout.strip() == "[0, 2]", check.stderr

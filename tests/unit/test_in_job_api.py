@@ -1,0 +1,55 @@
+"""The in-job API (trainers.Run) and the get_metrics shapes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from trainers import Run
+from trainyard.metrics import compute_metrics, compute_series, load_records
+
+
+def test_offline_run_keeps_metrics_and_prints(tmp_path, capsys):
+    """Started by hand, the run writes ./logs/metrics.jsonl and prints what it logs."""
+    run = Run.get_context()
+    assert run.offline
+    run.log("accuracy", 0.97)
+    assert "accuracy" in capsys.readouterr().out
+    lines = (tmp_path / "logs" / "metrics.jsonl").read_text().splitlines()
+    assert json.loads(lines[0])["value"] == 0.97
+
+
+def test_log_rejects_lists():
+    """log() takes scalars only and points to log_list."""
+    with pytest.raises(TypeError, match="log_list"):
+        Run.get_context().log("x", [1, 2])
+
+
+def test_get_metrics_shapes(tmp_path):
+    """Scalar once → value; series → list; one row → dict; rows → dict of lists; table; list; image."""
+    run = Run.get_context()
+    run.log("acc", 0.5)
+    for v in (3.0, 2.0, 1.0):
+        run.log("loss", v)
+    run.log_row("one", a=1, b=2)
+    run.log_row("many", a=1, b=2)
+    run.log_row("many", a=3, b=4)
+    run.log_table("tab", {"x": [1, 2]})
+    run.log_list("lst", [1, 2, 3])
+    (tmp_path / "img.png").write_bytes(b"\x89PNG")
+    run.log_image("pic", path=tmp_path / "img.png")
+    run.tag("k", "v")
+    records = load_records(tmp_path / "logs" / "metrics.jsonl")
+    assert compute_metrics(records) == {
+        "acc": 0.5, "loss": [3.0, 2.0, 1.0], "one": {"a": 1, "b": 2}, "many": {"a": [1, 3], "b": [2, 4]},
+        "tab": {"x": [1, 2]}, "lst": [1, 2, 3], "pic": "logs/images/pic.png"}
+    assert (tmp_path / "logs" / "images" / "pic.png").read_bytes() == b"\x89PNG"
+    assert compute_series(records)["loss"] == ([0, 1, 2], [3.0, 2.0, 1.0])
+
+
+def test_torn_last_line_is_skipped(tmp_path):
+    """A half-written last line (job still writing) does not break reading."""
+    path = tmp_path / "m.jsonl"
+    path.write_text('{"kind": "scalar", "name": "a", "value": 1}\n{"kind": "sca')
+    assert compute_metrics(load_records(path)) == {"a": 1}

@@ -1,0 +1,117 @@
+"""Job spec parsing and validation (job.yml and ScriptRunConfig)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import run_cli, write
+from trainyard import Environment, ScriptRunConfig
+from trainyard.errors import JobSpecError
+from trainyard.jobspec import parse_job_file
+
+GOOD = """\
+experiment_name: exp1
+code: src
+command: python train.py --lr ${{inputs.lr}} --data ${{inputs.data}}
+inputs:
+  lr: 0.1
+  data:
+    type: uri_folder
+    path: data
+environment:
+  requirements: requirements.txt
+environment_variables:
+  FOO: bar
+limits:
+  timeout: 60
+register_model:
+  name: m
+  path: outputs/m.pkl
+"""
+
+
+@pytest.fixture
+def project(tmp_path):
+    write(tmp_path / "src" / "train.py", "print('hi')\n")
+    write(tmp_path / "data" / "x.txt", "x")
+    write(tmp_path / "requirements.txt", "six\n")
+    return tmp_path
+
+
+def test_valid_job_parses_with_paths_resolved(project):
+    """A valid job.yml yields a JobSpec with code/inputs resolved against the job file."""
+    spec = parse_job_file(write(project / "job.yml", GOOD))
+    assert spec.code == (project / "src").resolve()
+    assert spec.inputs["lr"].value == 0.1 and spec.inputs["lr"].is_literal
+    assert spec.inputs["data"].path == str((project / "data").resolve())
+    assert spec.timeout == 60 and spec.environment_variables == {"FOO": "bar"}
+    assert spec.environment.compute_spec()["requirements"] == ["six"]
+    assert spec.render_command({"data": "/n/d"}) == "python train.py --lr 0.1 --data /n/d"
+
+
+@pytest.mark.parametrize("text, key, words", [
+    (GOOD + "colour: red\n", "colour", "unknown key"),
+    (GOOD.replace("timeout: 60", "timeout: soon"), "limits.timeout", "a number of seconds"),
+    (GOOD.replace("code: src", "code: nowhere"), "code", "not a directory"),
+    (GOOD.replace("--lr ${{inputs.lr}}", "--lr ${{inputs.rate}}"), "inputs.rate", "no input 'rate'"),
+    (GOOD.replace("  lr: 0.1", "  lr: [1, 2]"), "inputs.lr", "literal"),
+    (GOOD.replace("    type: uri_folder", "    type: table"), "inputs.data.type", "uri_file or uri_folder"),
+    (GOOD.replace("  name: m\n", ""), "register_model.name", "needs 'name'"),
+    (GOOD.replace("experiment_name: exp1", "experiment_name: -bad"), "experiment_name", "invalid"),
+    (GOOD.replace("  FOO: bar", "  FOO: {a: 1}"), "environment_variables.FOO", "string or number"),
+])
+def test_malformed_job_names_the_key(project, text, key, words):
+    """Each kind of mistake raises JobSpecError naming the offending key."""
+    with pytest.raises(JobSpecError) as err:
+        parse_job_file(write(project / "job.yml", text))
+    assert err.value.key == key
+    assert words in str(err.value) and key.split(".")[-1] in str(err.value)
+
+
+def test_yaml_syntax_error_gives_line(project):
+    """Broken YAML reports the line and column."""
+    with pytest.raises(JobSpecError, match="line [23]"):
+        parse_job_file(write(project / "job.yml", "code: src\ncommand: x\n  bad: [indent\n"))
+
+
+def test_set_overrides_literal_and_rejects_unknown(project):
+    """--set inputs.x=v changes a literal (typed); an unknown input is an error."""
+    spec = parse_job_file(write(project / "job.yml", GOOD))
+    spec.apply_overrides(["inputs.lr=0.5"])
+    assert spec.inputs["lr"].value == 0.5
+    with pytest.raises(JobSpecError, match="no input 'nope'"):
+        spec.apply_overrides(["inputs.nope=1"])
+
+
+def test_script_run_config_matches_job_yml(project):
+    """ScriptRunConfig (with run_config.environment set afterwards) gives the same spec as job.yml."""
+    job = parse_job_file(write(project / "job.yml", """\
+code: src
+command: python train.py --lr 0.1
+environment:
+  requirements: requirements.txt
+limits:
+  timeout: 60
+"""))
+    src = ScriptRunConfig(source_directory=str(project / "src"), script="train.py", arguments=["--lr", 0.1],
+                          max_run_duration_seconds=60)
+    src.run_config.environment = Environment.from_pip_requirements("e", project / "requirements.txt")
+    spec = src.to_job_spec()
+    assert (spec.command, spec.code, spec.timeout, spec.compute) == (job.command, job.code, job.timeout, "local")
+    assert spec.environment.compute_hash() == job.environment.compute_hash()
+
+
+def test_script_run_config_missing_script(project):
+    """A script that does not exist in source_directory is a clear error."""
+    with pytest.raises(JobSpecError, match="not found"):
+        ScriptRunConfig(str(project / "src"), "nope.py").to_job_spec()
+
+
+def test_cli_malformed_job_has_no_traceback(project):
+    """The CLI prints a one-paragraph error (no traceback) and exits 1; --debug shows the traceback."""
+    job = write(project / "job.yml", GOOD + "colour: red\n")
+    result = run_cli("submit", str(job))
+    assert result.returncode == 1
+    assert "unknown key 'colour'" in result.stderr and "Traceback" not in result.stderr
+    debug = run_cli("--debug", "submit", str(job))
+    assert "Traceback" in debug.stderr
