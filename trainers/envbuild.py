@@ -16,6 +16,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import IO, Any
@@ -31,10 +32,31 @@ class EnvironmentBuildError(NodeError):
 
 
 def find_uv(root: Path, hint: str | None = None) -> str | None:
-    for candidate in (hint, shutil.which("uv"), str(root / "bin" / "uv")):
+    for candidate in (hint, shutil.which("uv"), str(root / "tools" / "uv" / "bin" / "uv")):
         if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
     return None
+
+
+def uv_environment() -> dict:
+    """uv never downloads interpreters, and trusts the platform's certificate store (where admins put a
+    corporate CA); both can be overridden from the node's environment."""
+    return {"UV_PYTHON_DOWNLOADS": "never", "UV_SYSTEM_CERTS": "1", "UV_NATIVE_TLS": "1", **os.environ}
+
+
+def install_uv(root: Path, log: IO[str]) -> str:
+    """Install uv from the package index into ``<root>/tools/uv`` (the node needs only python3)."""
+    target = root / "tools" / "uv"
+    log.write(f"[trainyard] uv not found on this node; installing it into {target}\n")
+    log.flush()
+    out = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                          "--target", str(target), "uv"], stdout=log, stderr=subprocess.STDOUT)
+    uv = find_uv(root)
+    if out.returncode != 0 or uv is None:
+        raise EnvironmentBuildError(
+            f"uv is not installed on this node and `{sys.executable} -m pip install uv` failed; install uv "
+            "on the node (for example `pip install uv`) and submit again")
+    return uv
 
 
 def python_version(interpreter: str) -> str:
@@ -53,8 +75,8 @@ def resolve_interpreter(uv: str | None, requested: str | None, default: str) -> 
     if have == requested or have.startswith(requested.rstrip(".*") + "."):
         return default
     if uv:
-        env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
-        out = subprocess.run([uv, "python", "find", requested], capture_output=True, text=True, env=env)
+        out = subprocess.run([uv, "python", "find", requested], capture_output=True, text=True,
+                             env=uv_environment())
         if out.returncode == 0 and out.stdout.strip():
             return out.stdout.strip()
     raise EnvironmentBuildError(
@@ -88,9 +110,7 @@ def ensure_env(root: Path, spec: dict, default_python: str, uv_hint: str | None,
         log.flush()
         return {**marker, "cache_hit": True, "build_seconds": 0.0}
     if uv is None:
-        raise EnvironmentBuildError(
-            "uv is not installed on this node; install it (`pip install uv`) or put it at "
-            f"{root / 'bin' / 'uv'}")
+        uv = install_uv(root, log)
     envs.mkdir(parents=True, exist_ok=True)
     with open(envs / f"{key}.lock", "w") as lock:
         log.write(f"[trainyard] environment {key[:12]}: waiting for the build lock\n")
@@ -113,7 +133,7 @@ def _build(uv: str, interpreter: str, version: str, spec: dict, key: str, path: 
         log.write(f"[trainyard] note: image {spec['image']} requested; this compute runs without "
                   "containers, so the packages are installed into a virtualenv\n")
     log.flush()
-    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "VIRTUAL_ENV": str(path)}
+    env = {**uv_environment(), "VIRTUAL_ENV": str(path)}
     try:
         _run_logged([uv, "venv", "--quiet", "--python", interpreter, str(path)], env, log, should_stop)
         reqs = spec.get("requirements") or []

@@ -40,10 +40,17 @@ class Node:
 
     # -- verbs ----------------------------------------------------------------------------------
     def info(self, payload: dict) -> dict:
-        usage = shutil.disk_usage(self.root if self.root.exists() else self.root.parent)
+        from .envbuild import find_uv
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        runs = {}
+        for run_id in self.active_runs():
+            runs[run_id] = (read_json(self.run_dir(run_id) / "status.json") or {}).get("state")
         return {"python": sys.version.split()[0], "executable": sys.executable, "root": str(self.root),
-                "uv": shutil.which("uv"), "free_disk": usage.free, "gpus": _count_gpus(),
-                "runs": self.active_runs()}
+                "uv": find_uv(self.root), "free_disk": shutil.disk_usage(self.root).free,
+                "gpus": _count_gpus(), "runs": sorted(runs), "busy_slots": _busy_slots(self.root),
+                "running": sorted(r for r, s in runs.items() if s in ("Preparing", "Running")),
+                "queued": sorted(r for r, s in runs.items() if s == "Queued")}
 
     def have(self, payload: dict) -> dict:
         return {"missing": [oid for oid in payload["oids"] if not self.objects.has(oid)]}
@@ -87,10 +94,15 @@ class Node:
     def launch(self, payload: dict) -> dict:
         run_dir = self.run_dir(payload["run_id"])
         job = {**payload["job"], "root": str(self.root)}
-        job.setdefault("python", sys.executable)
+        job["python"] = job.get("python") or sys.executable
+        if job.get("slots"):  # join this node's FIFO queue now, so submit order is queue order
+            job["queue_entry"] = f"{time.time_ns():020d}_{payload['run_id']}"
+            (self.root / "queue").mkdir(parents=True, exist_ok=True)
+            (self.root / "queue" / job["queue_entry"]).write_text("")
         write_json_atomic(run_dir / "job.json", job)
-        write_json_atomic(run_dir / "status.json", {"state": "Preparing", "reason": "starting the supervisor",
-                                                    "history": [], "updated": time.time()})
+        write_json_atomic(run_dir / "status.json", {"state": "Queued" if job.get("slots") else "Preparing",
+                                                    "reason": "starting the supervisor", "history": [],
+                                                    "updated": time.time()})
         env = {**os.environ, "PYTHONPATH": TRAINERS_PARENT}
         proc = subprocess.Popen([sys.executable, "-m", "trainers.supervisor", str(run_dir)], cwd=run_dir,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -186,6 +198,21 @@ def dispatch(root: str | os.PathLike, verb: str, payload: dict) -> dict:
     if verb not in VERBS:
         raise NodeError(f"unknown node verb {verb!r}")
     return getattr(Node(root), verb)(payload)
+
+
+def _busy_slots(root: Path) -> int:
+    """How many slot locks are held right now (each running run on a slotted node holds one)."""
+    import fcntl
+
+    busy = 0
+    for lock in (root / "slots").glob("*.lock") if (root / "slots").is_dir() else []:
+        with open(lock, "w") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fh, fcntl.LOCK_UN)
+            except OSError:
+                busy += 1
+    return busy
 
 
 def _count_gpus() -> int:

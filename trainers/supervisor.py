@@ -8,6 +8,7 @@ group, SIGKILL after a grace period) and writes ``status.json`` atomically at ev
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -68,9 +69,13 @@ class Supervisor:
         return self.cancel_path.exists()
 
     def main(self) -> int:
-        self.write(state="Preparing", reason="preparing the environment",
-                   supervisor_pid=os.getpid(), supervisor_start=process_start_time(os.getpid()))
+        self.write(supervisor_pid=os.getpid(), supervisor_start=process_start_time(os.getpid()))
         self.logs.mkdir(parents=True, exist_ok=True)
+        if self.job.get("slots"):
+            self.slot = self.wait_for_slot()
+            if self.slot is None:
+                return self.finish("Canceled", "canceled while queued")
+        self.write(state="Preparing", reason="preparing the environment")
         deadline = time.monotonic() + float(self.job.get("timeout") or 2592000)
         try:
             with open(self.logs / "environment_build.log", "a") as log:
@@ -89,8 +94,44 @@ class Supervisor:
             return self.finish("Canceled", "canceled before the job started")
         return self.run_job(env_info, deadline)
 
+    def wait_for_slot(self) -> int | None:
+        """Wait (FIFO on this node) for a free slot; returns its index, or None if canceled meanwhile.
+
+        A slot is an exclusive ``flock`` on ``slots/<i>.lock`` held until this process exits, so a crashed
+        supervisor frees its slot by itself. Only the oldest queue entry may take a slot.
+        """
+        root = Path(self.job["root"])
+        queue, slots_dir = root / "queue", root / "slots"
+        slots_dir.mkdir(parents=True, exist_ok=True)
+        mine = queue / self.job["queue_entry"]
+        while True:
+            if self.cancel_requested():
+                mine.unlink(missing_ok=True)
+                return None
+            entries = _live_queue(queue, root)
+            if entries and entries[0] == mine.name:
+                for i in range(int(self.job["slots"])):
+                    fh = open(slots_dir / f"{i}.lock", "w")
+                    try:
+                        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except OSError:
+                        fh.close()
+                        continue
+                    self._slot_lock = fh  # held for the life of this process
+                    mine.unlink(missing_ok=True)
+                    self.write(slot=i)
+                    return i
+            position = entries.index(mine.name) + 1 if mine.name in entries else 1
+            reason = (f"waiting for a free slot on {self.job.get('node_name', 'this node')} "
+                      f"({self.job['slots']} slot(s) busy; position {position} of {len(entries)} in its queue)")
+            if self.status.get("reason") != reason:
+                self.write(state="Queued", reason=reason)
+            time.sleep(0.2)
+
     def run_job(self, env_info: dict, deadline: float) -> int:
         env = {**os.environ, **self.job.get("env", {})}
+        if getattr(self, "slot", None) is not None and self.job.get("gpus_per_node"):
+            env["CUDA_VISIBLE_DEVICES"] = str(self.slot)
         env["PYTHONPATH"] = os.pathsep.join(p for p in [TRAINERS_PARENT, env.get("PYTHONPATH")] if p)
         if env_info.get("path"):
             env["VIRTUAL_ENV"] = env_info["path"]
@@ -131,6 +172,22 @@ class Supervisor:
     def finish(self, state: str, reason: str | None, **extra) -> int:
         self.write(state=state, reason=reason, ended=time.time(), **extra)
         return 0
+
+
+def _live_queue(queue: Path, root: Path) -> list[str]:
+    """Queue entries (oldest first) whose run still waits; entries of vanished runs are removed."""
+    out = []
+    for entry in sorted(queue.iterdir()) if queue.is_dir() else []:
+        run_id = entry.name.split("_", 1)[1] if "_" in entry.name else ""
+        status = read_json(root / "runs" / run_id / "status.json") or {}
+        sup = status.get("supervisor_pid")
+        stale = status.get("state") in ("Completed", "Failed", "Canceled") or (
+            sup is not None and not is_alive(sup, status.get("supervisor_start")))
+        if stale:
+            entry.unlink(missing_ok=True)
+        else:
+            out.append(entry.name)
+    return out
 
 
 def _terminate(proc: subprocess.Popen, grace: float) -> int:

@@ -1,9 +1,16 @@
-"""Compute targets: ``local`` (this machine) and, later, SSH pools and Slurm. Provisioning is Pulumi's
-job; here we find and describe targets (Azure ML v1 ``ComputeTarget`` names)."""
+"""Compute targets: ``local`` (this machine) and SSH pools of nodes you own (Azure ML v1 ``ComputeTarget``).
+
+Provisioning is Pulumi's job (``infra/``); here we find and describe targets, and ``attach_node`` adds an
+existing machine to a pool after pinning its host key.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from .errors import HostKeyError, TransportError, WorkspaceError
 
 if TYPE_CHECKING:
     from .workspace import Workspace
@@ -18,8 +25,81 @@ class ComputeTarget:
         self.config = workspace.compute_config(name)
         self.type = self.config["type"]
 
+    @property
+    def nodes(self) -> list[dict]:
+        return list(self.config.get("nodes", []))
+
     def get_status(self) -> dict[str, Any]:
+        """The configuration (no connection): name, type, nodes with their pinned keys, GPUs and slots."""
         return {"name": self.name, "type": self.type, **{k: v for k, v in self.config.items() if k != "type"}}
+
+    def describe_nodes(self) -> list[dict]:
+        """Live status of every node: reachable, Python, uv, GPUs, free slots, runs, free disk."""
+        from .transport import node_configs, open_node
+
+        if self.type == "local":
+            info = open_node(self.workspace, self.name).call("info", {})
+            return [{"node": "local", "reachable": True, **info, "slots": self.config.get("slots", 0)}]
+        out = []
+        for cfg in node_configs(self.workspace, self.name):
+            row: dict[str, Any] = {"node": cfg.name, "host": cfg.host, "port": cfg.port, "slots": cfg.slot_count}
+            try:
+                info = open_node(self.workspace, self.name, cfg.name).call("info", {})
+                row.update(reachable=True, **info, free_slots=cfg.slot_count - info["busy_slots"])
+            except TransportError as exc:
+                row.update(reachable=False, error=str(exc))
+            out.append(row)
+        return out
 
     def __repr__(self) -> str:
         return f"ComputeTarget(name={self.name!r}, type={self.type!r})"
+
+
+def attach_node(workspace: Workspace, pool: str, host: str, port: int = 22, user: str | None = None,
+                identity_file: str | None = None, gpus: int = 0, slots: int | None = None,
+                root: str = "~/.trainyard", accept_host_key: str | None = None,
+                confirm: Callable[[str], bool] | None = None, name: str | None = None) -> dict:
+    """Pin a machine's host key, check we can log in and run the helper, and add it to ``pool``.
+
+    Without ``accept_host_key`` the offered fingerprint is shown to ``confirm``; with neither, refuse.
+    """
+    from trainers._atomic import read_json
+
+    from .transport.ssh import NodeConfig, SSHNode, fingerprint, offered_host_key
+    from .workspace import Workspace as _Workspace
+    from .workspace import write_config
+
+    offered = offered_host_key(host, port)
+    fp = fingerprint(offered)
+    if accept_host_key is not None:
+        if accept_host_key.strip() != fp:
+            raise HostKeyError(f"{host}:{port} offers {fp}, not the {accept_host_key} you accepted; nothing saved")
+    elif confirm is None:
+        raise HostKeyError(f"{host}:{port} offers host key {offered.get_name()} {fp}. Refusing to trust it "
+                           f"without confirmation: check it (on the node: `ssh-keygen -lf "
+                           f"/etc/ssh/ssh_host_ed25519_key.pub`) and re-run with --accept-host-key {fp}")
+    elif not confirm(f"{host}:{port} offers host key {offered.get_name()} {fp}. Trust it?"):
+        raise HostKeyError(f"host key {fp} of {host}:{port} not accepted; nothing saved")
+    node = {"name": name or re.sub(r"[^A-Za-z0-9_.-]", "-", f"{host}-{port}"), "host": host, "port": port,
+            "user": user, "identity_file": identity_file, "host_key": f"{offered.get_name()} {offered.get_base64()}",
+            "gpus": gpus, "root": root}
+    if slots:
+        node["slots"] = slots
+    node = {k: v for k, v in node.items() if v is not None}
+    probe = SSHNode(NodeConfig.from_dict(node))
+    try:
+        info = probe.call("info", {})
+    finally:
+        probe.close()
+    path = workspace.config_path
+    if path is None:
+        workspace = _Workspace.init(workspace.root.parent, name=workspace.name)
+        path = workspace.config_path
+    config = read_json(path)
+    computes = config.setdefault("computes", {})
+    target = computes.setdefault(pool, {"type": "ssh", "nodes": []})
+    if target.get("type") != "ssh":
+        raise WorkspaceError(f"compute {pool!r} exists and is of type {target.get('type')!r}, not an SSH pool")
+    target["nodes"] = [n for n in target["nodes"] if n.get("name") != node["name"]] + [node]
+    write_config(path, config)
+    return {**node, "fingerprint": fp, "python": info.get("python"), "uv": info.get("uv")}

@@ -11,8 +11,7 @@ from typing import IO, Any
 from .errors import ActivityFailedException, RegistryError, RunError
 from .metrics import compute_metrics, compute_tags, load_records
 from .runstore import TERMINAL, RunStore
-from .tracker import sync_step
-from .transport import open_node
+from .tracker import node_for, sync_step
 from .workspace import Workspace
 
 STREAMED_LOGS = ("environment_build.log", "std_log.txt")
@@ -57,8 +56,9 @@ class Run:
         return sync_step(self.workspace, self.id).chunks
 
     def get_status(self) -> str:
-        if self.status not in TERMINAL:
-            self.refresh()
+        """Sync with the node until caught up (finishing a pull a disconnected client missed)."""
+        while self.status not in TERMINAL and self.refresh():
+            pass
         return self.status
 
     # -- waiting and streaming ----------------------------------------------------------------------
@@ -222,7 +222,7 @@ class Run:
         record = self.record
         if record["status"] in TERMINAL:
             return record["status"]
-        open_node(self.workspace, record["compute"]).call("cancel", {"run_id": self.id})
+        node_for(self.workspace, record).call("cancel", {"run_id": self.id})
         self._store.set_status(self.id, "CancelRequested", "cancel requested by the user")
         return "CancelRequested"
 

@@ -18,7 +18,7 @@ from .errors import JobSpecError
 from .jobspec import JobSpec
 from .runstore import RunStore, new_record, new_run_id
 from .snapshot import load_manifest, store_input, take_snapshot
-from .transport import open_node
+from .transport import node_configs, select_node
 from .workspace import Workspace
 
 Progress = Callable[[str], None]
@@ -56,7 +56,9 @@ def submit(workspace: Workspace, spec: JobSpec, tags: dict | None = None, progre
     from .run import Run
 
     say = progress or (lambda _msg: None)
-    node = open_node(workspace, spec.compute)
+    node, warnings = select_node(workspace, spec.compute, spec.gpus)
+    for warning in warnings:
+        say(f"warning: {warning}")
     environment = resolve_environment(workspace, spec, use_current_env)
     snapshot = take_snapshot(spec.code, workspace.objects, workspace.limits["max_snapshot_bytes"],
                              workspace.limits["max_snapshot_files"])
@@ -93,12 +95,22 @@ def submit(workspace: Workspace, spec: JobSpec, tags: dict | None = None, progre
                **{f"TRAINYARD_INPUT_{n.upper()}": p for n, p in input_paths.items()}}
         node.call("launch", {"run_id": run_id, "job": {
             "command": command, "environment": env_spec, "python": node.python, "uv": node.uv_path(),
-            "timeout": spec.timeout, "grace_seconds": workspace.limits["cancel_grace_seconds"], "env": env}})
-        store.update(run_id, lambda r: r.update(rendered_command=command, bytes_sent=sent))
+            "timeout": spec.timeout, "grace_seconds": workspace.limits["cancel_grace_seconds"], "env": env,
+            **_placement(workspace, spec, node)}})
+        store.update(run_id, lambda r: r.update(rendered_command=command, bytes_sent=sent, launched=True))
     except Exception as exc:
         store.set_status(run_id, "Failed", f"submission failed: {exc}")
         raise
     return Run(workspace, run_id)
+
+
+def _placement(workspace: Workspace, spec: JobSpec, node) -> dict:
+    """Slots and GPUs of the chosen node, for its FIFO queue (pure over the config)."""
+    config = workspace.compute_config(spec.compute)
+    if config["type"] == "local":
+        return {"slots": int(config.get("slots", 0)), "node_name": "local"}
+    cfg = next(c for c in node_configs(workspace, spec.compute) if c.name == node.name)
+    return {"slots": cfg.slot_count, "gpus_per_node": cfg.gpus, "node_name": f"{cfg.name} of pool {spec.compute}"}
 
 
 def _store_inputs(workspace: Workspace, spec: JobSpec) -> dict[str, str]:

@@ -11,12 +11,14 @@ from __future__ import annotations
 import base64
 import os
 import posixpath
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trainers.objects import hash_file
 
+from .errors import ConnectError
 from .runstore import TERMINAL, RunStore
 from .transport import open_node
 
@@ -49,16 +51,28 @@ def current_offsets(run_dir: Path) -> dict[str, int]:
     return offsets
 
 
+def node_for(workspace: Workspace, record: dict):
+    """The node a run was placed on."""
+    return open_node(workspace, record["compute"], (record.get("node") or {}).get("name"))
+
+
 def sync_step(workspace: Workspace, run_id: str, node=None) -> SyncResult:
     store = RunStore(workspace.root)
     record = store.load(run_id)
     if record["status"] in TERMINAL:
         return SyncResult(record["status"])
     run_dir = store.run_dir(run_id)
+    if not record.get("launched"):  # still being submitted (or the submitter died before launch)
+        return SyncResult(record["status"])
     if record["status"] == "Finalizing" or record.get("node_state") in NODE_TERMINAL:
         return SyncResult(finalize(workspace, run_id, node))
-    node = node or open_node(workspace, record["compute"])
-    answer = node.call("poll", {"run_id": run_id, "offsets": current_offsets(run_dir)})
+    node = node or node_for(workspace, record)
+    try:
+        answer = node.call("poll", {"run_id": run_id, "offsets": current_offsets(run_dir)})
+    except ConnectError as exc:
+        return SyncResult(mark_unreachable(workspace, record, exc))
+    if record.get("unreachable_since"):
+        store.update(run_id, lambda r: r.update(unreachable_since=None))
     chunks = {}
     for rel, b64 in answer.get("chunks", {}).items():
         data = base64.b64decode(b64)
@@ -82,13 +96,29 @@ def sync_step(workspace: Workspace, run_id: str, node=None) -> SyncResult:
     return SyncResult(state or record["status"], chunks)
 
 
+def mark_unreachable(workspace: Workspace, record: dict, exc: Exception) -> str:
+    """The node did not answer: NotResponding once that has lasted the grace period."""
+    store = RunStore(workspace.root)
+    now = time.time()
+    since = record.get("unreachable_since") or now
+    grace = float(workspace.limits.get("not_responding_after_seconds", 30))
+    if not record.get("unreachable_since"):
+        store.update(record["run_id"], lambda r: r.update(unreachable_since=now))
+    if now - since >= grace and record["status"] != "NotResponding":
+        node = (record.get("node") or {}).get("name", "the node")
+        record = store.set_status(record["run_id"], "NotResponding",
+                                  f"{node} has not answered for {now - since:.0f} s ({exc}); the run may still "
+                                  "be going there — Trainyard keeps trying and resumes when it answers")
+    return record["status"]
+
+
 def check_entry(entry: dict, max_bytes: int) -> str | None:
     """Why an entry listed by a node must not be copied into the store, or None (pure)."""
     path = entry.get("path", "")
     if path.startswith("/") or "\\" in path:
         return "absolute path"
     parts = path.split("/")
-    if ".." in parts or "" in parts or "." in parts:
+    if any(".." in p for p in parts) or "" in parts or "." in parts:
         return "path contains '..' or empty parts"
     if parts[0] not in ("outputs", "logs"):
         return "not under outputs/ or logs/"
@@ -142,7 +172,7 @@ def finalize(workspace: Workspace, run_id: str, node=None) -> str:
     """Pull outputs and logs, then record the terminal status (and register the model if asked)."""
     store = RunStore(workspace.root)
     record = store.load(run_id)
-    node = node or open_node(workspace, record["compute"])
+    node = node or node_for(workspace, record)
     state = record.get("node_state")
     if state == "Lost":
         return store.set_status(run_id, "Failed", record.get("node_reason"))["status"]

@@ -20,7 +20,8 @@ from .errors import ComputeTargetException, WorkspaceError
 CONFIG_DIR = ".trainyard"
 CONFIG_NAME = "config.json"
 DEFAULT_LIMITS = {"max_snapshot_bytes": 300 * 1024 * 1024, "max_snapshot_files": 2000,
-                  "max_output_file_bytes": 20 << 30, "cancel_grace_seconds": 10}
+                  "max_output_file_bytes": 20 << 30, "cancel_grace_seconds": 10,
+                  "not_responding_after_seconds": 30}
 LOCAL_COMPUTE = {"type": "local", "root": "~/.trainyard"}
 KNOWN_KEYS = {"name", "root", "computes", "registry", "limits", "storage"}
 

@@ -1,23 +1,69 @@
 from __future__ import annotations
 
+import sys
+
 import click
 
+from ..compute import ComputeTarget, attach_node
 from ._render import echo_json, echo_table, load_workspace
 
 
 @click.group()
 def compute() -> None:
-    """List and describe compute targets."""
+    """List, describe and attach compute targets."""
 
 
 @compute.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def list_(ctx: click.Context, as_json: bool) -> None:
-    """List the workspace's computes."""
+    """List the workspace's computes and their nodes (from the config; no connection)."""
     targets = [t.get_status() for t in load_workspace(ctx).compute_targets.values()]
     if as_json:
         echo_json(targets)
         return
-    echo_table([[t["name"], t["type"], len(t.get("nodes", [])) or 1] for t in targets],
-               ["NAME", "TYPE", "NODES"])
+    rows = []
+    for t in targets:
+        nodes = t.get("nodes") or [{"name": "localhost"}]
+        for n in nodes:
+            rows.append([t["name"], t["type"], n.get("name"), f"{n['host']}:{n.get('port', 22)}" if "host" in n
+                         else "", n.get("gpus", 0), n.get("slots", "")])
+    echo_table(rows, ["COMPUTE", "TYPE", "NODE", "ADDRESS", "GPUS", "SLOTS"])
+
+
+@compute.command("status")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def status(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Connect to every node of NAME: reachable, Python, uv, GPUs, free slots, runs, free disk."""
+    rows = ComputeTarget(load_workspace(ctx), name).describe_nodes()
+    if as_json:
+        echo_json(rows)
+        return
+    echo_table([[r["node"], "yes" if r["reachable"] else "NO", r.get("python", ""), "yes" if r.get("uv") else "no",
+                 r.get("gpus", ""), r.get("free_slots", ""), len(r.get("running", [])), len(r.get("queued", [])),
+                 f"{r['free_disk'] / 1e9:.1f} GB" if "free_disk" in r else r.get("error", "")] for r in rows],
+               ["NODE", "REACHABLE", "PYTHON", "UV", "GPUS", "FREE SLOTS", "RUNNING", "QUEUED", "FREE DISK"])
+
+
+@compute.command("attach")
+@click.argument("name")
+@click.option("--host", required=True, help="Host name or address of the machine.")
+@click.option("--port", default=22, show_default=True, type=int)
+@click.option("--user", help="Login user (default: ~/.ssh/config, else $USER).")
+@click.option("--identity", type=click.Path(dir_okay=False), help="Private key file.")
+@click.option("--gpus", default=0, show_default=True, type=int, help="GPUs on the machine.")
+@click.option("--slots", type=int, help="Concurrent runs (default: one per GPU, else one).")
+@click.option("--root", default="~/.trainyard", show_default=True, help="Trainyard's directory on the node.")
+@click.option("--node-name", help="Name of the node in the pool (default HOST-PORT).")
+@click.option("--accept-host-key", metavar="SHA256:…", help="Trust this host key fingerprint without asking.")
+@click.pass_context
+def attach(ctx: click.Context, name: str, host: str, port: int, user: str | None, identity: str | None,
+           gpus: int, slots: int | None, root: str, node_name: str | None, accept_host_key: str | None) -> None:
+    """Add an existing machine to the SSH pool NAME (created if needed), pinning its host key."""
+    confirm = (lambda q: click.confirm(q, default=False, err=True)) if sys.stdin.isatty() else None
+    node = attach_node(load_workspace(ctx), name, host, port, user, identity, gpus, slots, root,
+                       accept_host_key, confirm, node_name)
+    click.echo(f"attached {node['name']} ({host}:{port}, {node['fingerprint']}) to {name}: "
+               f"Python {node['python']}, uv {'present' if node['uv'] else 'installed on first build'}")

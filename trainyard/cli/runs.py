@@ -12,6 +12,11 @@ from ..runstore import TERMINAL, RunStore
 from ._render import echo_json, echo_table, fmt_duration, fmt_time, fmt_value, load_workspace
 
 
+def full_details(run: Run) -> dict:
+    """What `runs show --json` and `submit --json` print: details, metrics and file names."""
+    return {**run.get_details(), "metrics": run.get_metrics(), "files": run.get_file_names()}
+
+
 def exit_code_for(run: Run) -> int:
     """0 when completed (and any requested model registered); the job's own code when it failed."""
     r = run.record
@@ -31,7 +36,7 @@ def follow(run: Run, as_json: bool = False) -> int:
         return 130
     record = run.record
     if as_json:
-        echo_json({**run.get_details(), "metrics": run.get_metrics()})
+        echo_json(full_details(run))
     else:
         render_result(run)
     if record["status"] != "Completed":
@@ -95,7 +100,7 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     """Show a run: status and why, timings, environment, metrics, files, images, model."""
     run = _get(ctx, run_id)
     run.get_status()  # one sync step: finishes a pull the client missed
-    details = {**run.get_details(), "metrics": run.get_metrics(), "files": run.get_file_names()}
+    details = full_details(run)
     if as_json:
         echo_json(details)
         return

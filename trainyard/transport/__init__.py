@@ -2,30 +2,89 @@
 
 - ``call(verb, payload) -> dict``: run one step of the node helper (``trainers.node``);
 - ``put_blob(oid, path)``: add a blob to the node's object cache;
-- ``fetch(run_id, rel, dest)``: copy one file of a run back.
+- ``fetch(run_id, rel, dest)``: copy one file of a run back (resuming a partial one).
 
-``LocalNode`` runs the helper in-process; SSH nodes run it over one reused connection.
+``LocalNode`` runs the helper in-process; ``SSHNode`` runs it over one reused connection per node
+(handles are cached per process, so every step of every run on a node shares that connection).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import atexit
+from typing import TYPE_CHECKING, Any
 
+from ..errors import ComputeTargetException, TransportError
 from .local import LocalNode
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
 
-__all__ = ["LocalNode", "open_node"]
+__all__ = ["LocalNode", "close_all", "node_configs", "open_node", "select_node"]
+
+_OPEN: dict[tuple, Any] = {}
 
 
-def open_node(workspace: Workspace, compute: str, node: str | None = None) -> LocalNode:
-    """A handle on the node that runs (or will run) work for ``compute``."""
+def node_configs(workspace: Workspace, compute: str) -> list:
+    """The NodeConfig of every node of an SSH pool."""
+    from .ssh import NodeConfig
+
+    config = workspace.compute_config(compute)
+    return [NodeConfig.from_dict(n, config) for n in config.get("nodes", [])]
+
+
+def open_node(workspace: Workspace, compute: str, node: str | None = None):
+    """A handle on a node of ``compute`` (the named one, else the pool's first)."""
     config = workspace.compute_config(compute)
     if config["type"] == "local":
         return LocalNode(config.get("root", "~/.trainyard"))
-    from ..errors import ComputeTargetException
+    if config["type"] != "ssh":
+        raise ComputeTargetException(f"compute {compute!r} is of type {config['type']!r}, which this version "
+                                     "cannot run; use `local` or an SSH pool")
+    nodes = node_configs(workspace, compute)
+    if not nodes:
+        raise ComputeTargetException(f"compute {compute!r} has no nodes; add one with "
+                                     f"`trainyard compute attach {compute} --host HOST`")
+    chosen = next((n for n in nodes if n.name == node), None) if node else nodes[0]
+    if chosen is None:
+        raise ComputeTargetException(f"compute {compute!r} has no node {node!r}")
+    key = (str(workspace.root), compute, chosen.name, chosen.host, chosen.port, chosen.host_key)
+    if key not in _OPEN:
+        from .ssh import SSHNode
 
-    raise ComputeTargetException(
-        f"compute {compute!r} is of type {config['type']!r}, which this version cannot run yet; "
-        "use the local compute")
+        if not _OPEN:
+            atexit.register(close_all)
+        _OPEN[key] = SSHNode(chosen)
+    return _OPEN[key]
+
+
+def select_node(workspace: Workspace, compute: str, gpus: int = 0) -> tuple[Any, list[str]]:
+    """The least-loaded reachable node of a pool, by (running + queued) / slots; returns (node, warnings)."""
+    config = workspace.compute_config(compute)
+    if config["type"] == "local":
+        return open_node(workspace, compute), []
+    best, warnings, errors = None, [], []
+    for cfg in node_configs(workspace, compute):
+        if gpus > cfg.gpus:
+            warnings.append(f"{cfg.name}: has {cfg.gpus} GPUs, the job asks for {gpus}")
+            continue
+        node = open_node(workspace, compute, cfg.name)
+        try:
+            info = node.call("info", {})
+        except TransportError as exc:
+            warnings.append(f"{cfg.name} skipped: {exc}")
+            errors.append(exc)
+            continue
+        load = (len(info["runs"]) + 1) / cfg.slot_count
+        if best is None or load < best[0]:
+            best = (load, node)
+    if best is None:
+        if errors and len(errors) == len(node_configs(workspace, compute)):
+            raise errors[0]
+        raise ComputeTargetException(f"no node of {compute!r} can take this job: " + "; ".join(warnings))
+    return best[1], warnings
+
+
+def close_all() -> None:
+    for node in _OPEN.values():
+        node.close()
+    _OPEN.clear()

@@ -1,0 +1,103 @@
+"""Real OpenSSH servers on 127.0.0.1 for tests and benchmarks: temp host keys, a client key, free ports."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+
+CONFIG = """\
+Port {port}
+ListenAddress 127.0.0.1
+HostKey {base}/host_key
+PidFile {base}/sshd.pid
+AuthorizedKeysFile {authorized}
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+PermitRootLogin prohibit-password
+UsePAM no
+StrictModes no
+Subsystem sftp internal-sftp
+ClientAliveInterval 5
+LogLevel ERROR
+"""
+
+
+def sshd_available() -> bool:
+    return os.path.exists(SSHD) and shutil.which("ssh-keygen") is not None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def keygen(path: Path) -> str:
+    """Create an ed25519 key pair at ``path``; returns the public key line."""
+    path.unlink(missing_ok=True)
+    Path(str(path) + ".pub").unlink(missing_ok=True)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "trainyard-test", "-f", str(path)],
+                   check=True)
+    return Path(str(path) + ".pub").read_text().strip()
+
+
+class Sshd:
+    """One sshd listening on 127.0.0.1:<port>, with its own host key."""
+
+    def __init__(self, base: Path, authorized_keys: Path):
+        self.base = base
+        base.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.authorized = authorized_keys
+        self.host_pub = keygen(base / "host_key")
+        self.config = base / "sshd_config"
+        self.config.write_text(CONFIG.format(port=self.port, base=base, authorized=authorized_keys))
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def host_key(self) -> str:
+        return " ".join(self.host_pub.split()[:2])
+
+    def start(self) -> Sshd:
+        Path("/run/sshd").mkdir(exist_ok=True)
+        self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.config)], stderr=subprocess.PIPE)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"sshd failed: {self.proc.stderr.read().decode()}") from None
+                time.sleep(0.05)
+        raise RuntimeError("sshd did not start")
+
+    def stop(self) -> None:
+        """Stop the listener and every session it spawned (a node going away)."""
+        subprocess.run(["pkill", "-KILL", "-f", f"sshd: .*|{self.config}"], capture_output=True)
+        if self.proc is not None:
+            try:
+                self.proc.send_signal(signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+            self.proc = None
+        subprocess.run(["pkill", "-KILL", "-f", str(self.config)], capture_output=True)
+
+    def replace_host_key(self) -> None:
+        self.stop()
+        self.host_pub = keygen(self.base / "host_key")
+        self.start()
+
+
+def node_entry(name: str, sshd: Sshd, key: Path, root: Path, **extra) -> dict:
+    return {"name": name, "host": "127.0.0.1", "port": sshd.port, "user": "root", "identity_file": str(key),
+            "host_key": sshd.host_key, "root": str(root), "connect_timeout": 5, **extra}

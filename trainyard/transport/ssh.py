@@ -1,0 +1,369 @@
+"""SSH nodes: the node helper run over one reused paramiko connection per node (the only paramiko user).
+
+Host keys are pinned: the ``host_key`` in the workspace config, else ``~/.ssh/known_hosts``. The key the
+server offers is checked right after the key exchange, before authenticating or sending anything; an
+unknown or changed key is refused. ``~/.ssh/config`` is honoured (HostName, User, Port, IdentityFile,
+ProxyJump). paramiko and socket errors become ConnectError, AuthError, HostKeyError, CommandError or
+TransferError. Remote commands are argv lists joined with ``shlex.join``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import socket
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import paramiko
+
+import trainers
+from trainers.objects import hash_file
+
+from ..errors import AuthError, CommandError, ConnectError, HostKeyError, TransferError
+
+CHUNK = 256 * 1024
+
+
+@dataclass
+class NodeConfig:
+    """One node of an SSH pool, as the workspace config describes it."""
+
+    name: str
+    host: str
+    port: int = 22
+    user: str | None = None
+    identity_file: str | None = None
+    host_key: str | None = None  # "ssh-ed25519 AAAA…" pinned public key
+    gpus: int = 0
+    slots: int | None = None
+    root: str = "~/.trainyard"
+    python: str = "python3"
+    connect_timeout: float = 10.0
+    command_timeout: float = 120.0
+    keepalive: int = 15
+    proxy_jump: str | None = None
+    env: dict = field(default_factory=dict)  # for node commands: proxies, UV_INDEX_URL, SSL_CERT_FILE …
+
+    @property
+    def slot_count(self) -> int:
+        return self.slots if self.slots else max(1, self.gpus)
+
+    @classmethod
+    def from_dict(cls, data: dict, pool: dict | None = None) -> NodeConfig:
+        pool = pool or {}
+        known = set(cls.__dataclass_fields__)
+        merged = {k: pool[k] for k in ("connect_timeout", "command_timeout", "keepalive", "root", "python",
+                                       "user", "identity_file") if k in pool}
+        merged.update({k: v for k, v in data.items() if k in known})
+        merged["env"] = {**(pool.get("env") or {}), **(data.get("env") or {})}
+        merged.setdefault("name", data.get("host", "node"))
+        return cls(**merged)
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    return key.fingerprint  # "SHA256:…", as OpenSSH prints it
+
+
+def parse_public_key(text: str) -> paramiko.PKey:
+    """A pinned "type base64" public key (pure)."""
+    import base64
+
+    parts = text.split()
+    if len(parts) < 2:
+        raise HostKeyError(f"pinned host key {text!r} is not 'TYPE BASE64'")
+    return paramiko.PKey.from_type_string(parts[0], base64.b64decode(parts[1]))
+
+
+def resolve_ssh_config(node: NodeConfig) -> NodeConfig:
+    """Apply ``~/.ssh/config`` (HostName, User, Port, IdentityFile, ProxyJump) where the workspace is silent."""
+    path = Path.home() / ".ssh" / "config"
+    if not path.is_file():
+        return node
+    entry = paramiko.SSHConfig.from_path(str(path)).lookup(node.host)
+    out = NodeConfig(**{**node.__dict__})
+    out.host = entry.get("hostname", node.host)
+    if node.port == 22 and "port" in entry:
+        out.port = int(entry["port"])
+    out.user = node.user or entry.get("user")
+    if not node.identity_file and entry.get("identityfile"):
+        out.identity_file = entry["identityfile"][0]
+    out.proxy_jump = node.proxy_jump or entry.get("proxyjump")
+    return out
+
+
+def _pinned_keys(node: NodeConfig) -> list[paramiko.PKey]:
+    if node.host_key:
+        return [parse_public_key(node.host_key)]
+    known = paramiko.HostKeys()
+    path = Path.home() / ".ssh" / "known_hosts"
+    if path.is_file():
+        known.load(str(path))
+    name = node.host if node.port == 22 else f"[{node.host}]:{node.port}"
+    return list((known.lookup(name) or {}).values())
+
+
+def offered_host_key(host: str, port: int, timeout: float = 10.0) -> paramiko.PKey:
+    """Do only the key exchange and return the server's host key (for `compute attach`)."""
+    transport = _open_transport(host, port, timeout, None)
+    try:
+        return transport.get_remote_server_key()
+    finally:
+        transport.close()
+
+
+def _open_transport(host: str, port: int, timeout: float, sock) -> paramiko.Transport:
+    try:
+        if sock is None:
+            sock = socket.create_connection((host, port), timeout=timeout)
+        transport = paramiko.Transport(sock)
+        transport.start_client(timeout=timeout)
+        return transport
+    except (OSError, paramiko.SSHException, EOFError) as exc:
+        raise ConnectError(f"cannot connect to {host}:{port} within {timeout:.0f} s ({exc or type(exc).__name__}); "
+                           "check the host is up, the port is right and sshd is running") from exc
+
+
+class SSHNode:
+    """A node reached over SSH; same operations as ``LocalNode``."""
+
+    def __init__(self, config: NodeConfig):
+        self.config = resolve_ssh_config(config)
+        self.name = config.name
+        self.python = None  # the node's default interpreter (the helper's own)
+        self._transport: paramiko.Transport | None = None
+        self._jump: SSHNode | None = None
+        self._sftp: paramiko.SFTPClient | None = None
+        self._root: str | None = None
+        self._helper: str | None = None
+        self.bytes_sent = 0
+        self.bytes_received = 0
+
+    # -- connection ---------------------------------------------------------------------------------
+    def connect(self) -> paramiko.Transport:
+        if self._transport is not None and self._transport.is_active():
+            return self._transport
+        self.close()
+        c = self.config
+        sock = None
+        if c.proxy_jump:
+            jump_host, _, jump_port = c.proxy_jump.rpartition("@")[2].partition(":")
+            jump_user = c.proxy_jump.partition("@")[0] if "@" in c.proxy_jump else c.user
+            self._jump = SSHNode(NodeConfig(name=f"{c.name}-jump", host=jump_host, port=int(jump_port or 22),
+                                            user=jump_user, identity_file=c.identity_file,
+                                            connect_timeout=c.connect_timeout))
+            sock = self._jump.connect().open_channel("direct-tcpip", (c.host, c.port), ("127.0.0.1", 0),
+                                                     timeout=c.connect_timeout)
+        transport = _open_transport(c.host, c.port, c.connect_timeout, sock)
+        try:
+            self._check_host_key(transport.get_remote_server_key())
+            self._authenticate(transport)
+        except BaseException:
+            transport.close()
+            raise
+        transport.set_keepalive(c.keepalive)
+        self._transport = transport
+        return transport
+
+    def _check_host_key(self, offered: paramiko.PKey) -> None:
+        c = self.config
+        pinned = _pinned_keys(c)
+        where = f"{c.host}:{c.port}"
+        if not pinned:
+            raise HostKeyError(
+                f"{where} offered host key {offered.get_name()} {fingerprint(offered)}, which is not pinned "
+                f"in the workspace config or ~/.ssh/known_hosts; if you trust it, run `trainyard compute "
+                f"attach POOL --host {c.host} --port {c.port} --accept-host-key {fingerprint(offered)}`")
+        if not any(k.get_name() == offered.get_name() and k.asbytes() == offered.asbytes() for k in pinned):
+            expected = ", ".join(fingerprint(k) for k in pinned)
+            raise HostKeyError(
+                f"host key of {where} CHANGED: expected {expected}, offered {offered.get_name()} "
+                f"{fingerprint(offered)}. Nothing was sent. If the node was rebuilt, re-pin it with "
+                f"`trainyard compute attach ... --accept-host-key {fingerprint(offered)}`; otherwise "
+                "treat this as an attack")
+
+    def _authenticate(self, transport: paramiko.Transport) -> None:
+        c = self.config
+        user = c.user or os.environ.get("USER") or "root"
+        key_path = Path(os.path.expanduser(c.identity_file)) if c.identity_file else None
+        try:
+            if key_path is None:
+                raise AuthError(f"no identity file configured for {c.name} ({c.host}:{c.port}); set "
+                                "identity_file in the workspace config or IdentityFile in ~/.ssh/config")
+            key = paramiko.PKey.from_path(str(key_path))
+            transport.auth_publickey(user, key)
+        except (paramiko.AuthenticationException, paramiko.SSHException, OSError, ValueError) as exc:
+            raise AuthError(f"{user}@{c.host}:{c.port} refused key {key_path} ({exc}); check the user and "
+                            "that the public key is in the node's authorized_keys") from exc
+
+    def close(self) -> None:
+        for thing in (self._sftp, self._transport):
+            if thing is not None:
+                try:
+                    thing.close()
+                except Exception:  # noqa: BLE001 - closing a dead connection
+                    pass
+        self._sftp = self._transport = None
+        if self._jump is not None:
+            self._jump.close()
+            self._jump = None
+
+    # -- commands --------------------------------------------------------------------------------
+    def exec(self, argv: list[str], stdin: bytes = b"", timeout: float | None = None) -> tuple[int, bytes, bytes]:
+        """Run argv on the node; returns (exit code, stdout, stderr). Reconnects once if the link died."""
+        for attempt in (1, 2):
+            transport = self.connect()
+            try:
+                chan = transport.open_session(timeout=self.config.connect_timeout)
+                break
+            except (paramiko.SSHException, OSError, EOFError) as exc:
+                self.close()
+                if attempt == 2:
+                    raise ConnectError(f"lost the connection to {self.config.host}:{self.config.port} "
+                                       f"({exc})") from exc
+        chan.settimeout(timeout or self.config.command_timeout)
+        try:
+            chan.exec_command(shlex.join(argv))
+            if stdin:
+                chan.sendall(stdin)
+            chan.shutdown_write()
+            out, err = bytearray(), bytearray()
+            while True:
+                data = chan.recv(CHUNK)
+                if not data:
+                    break
+                out += data
+            while data := chan.recv_stderr(CHUNK):
+                err += data
+            code = chan.recv_exit_status()
+        except (TimeoutError, paramiko.SSHException, OSError, EOFError) as exc:
+            self.close()
+            raise ConnectError(f"{self.config.host}:{self.config.port} stopped answering while running "
+                               f"{argv[0]} ({exc or 'timeout'})") from exc
+        finally:
+            chan.close()
+        return code, bytes(out), bytes(err)
+
+    @property
+    def root(self) -> str:
+        if self._root is None:
+            home = self.sftp().normalize(".")
+            self._root = self.config.root.replace("~", home, 1) if self.config.root.startswith("~") \
+                else self.config.root
+        return self._root
+
+    def sftp(self) -> paramiko.SFTPClient:
+        transport = self.connect()
+        if self._sftp is None or self._sftp.get_channel().closed:
+            self._sftp = paramiko.SFTPClient.from_transport(transport)
+        return self._sftp
+
+    def call(self, verb: str, payload: dict) -> dict:
+        helper = self.ensure_helper()
+        argv = ["env", *(f"{k}={v}" for k, v in sorted(self.config.env.items())), f"PYTHONPATH={helper}",
+                 self.config.python, "-m", "trainers.node", "--root", self.root, verb]
+        code, out, err = self.exec(argv, json.dumps(payload).encode())
+        try:
+            answer = json.loads(out or b"{}")
+        except json.JSONDecodeError:
+            answer = None
+        if code != 0 or answer is None or "error" in (answer or {}):
+            message = (answer or {}).get("error") or err.decode(errors="replace")
+            raise CommandError(argv, code, message)
+        if self.python is None and verb == "info":
+            self.python = answer.get("executable")
+        return answer
+
+    # -- the helper -----------------------------------------------------------------------------------
+    def ensure_helper(self) -> str:
+        """Ship ``trainers`` to ``ROOT/helper/<oid>/`` (once per content) and return that directory."""
+        if self._helper:
+            return self._helper
+        package = Path(trainers.__file__).parent
+        files = sorted(p for p in package.glob("*.py"))
+        oid = hash_text("\n".join(f"{p.name} {hash_file(p)}" for p in files))[:24]
+        target = f"{self.root}/helper/{oid}"
+        sftp = self.sftp()
+        try:
+            sftp.stat(f"{target}/.complete")
+        except OSError:
+            tmp = f"{target}.tmp-{os.getpid()}"
+            _makedirs(sftp, f"{tmp}/trainers")
+            for p in files:
+                sftp.put(str(p), f"{tmp}/trainers/{p.name}")
+            with sftp.open(f"{tmp}/.complete", "w") as fh:
+                fh.write(oid)
+            try:
+                sftp.posix_rename(tmp, target)
+            except OSError:  # another client shipped it first
+                self.exec(["rm", "-rf", tmp])
+        self._helper = target
+        return target
+
+    # -- transfers ---------------------------------------------------------------------------------
+    def put_blob(self, oid: str, path: str | os.PathLike) -> None:
+        sftp = self.sftp()
+        directory = f"{self.root}/objects/{oid[:2]}"
+        _makedirs(sftp, directory)
+        tmp = f"{directory}/.tmp-{oid[2:12]}-{os.getpid()}"
+        try:
+            with open(path, "rb") as src, sftp.open(tmp, "wb") as dst:
+                dst.set_pipelined(True)
+                while chunk := src.read(CHUNK):
+                    dst.write(chunk)
+                    self.bytes_sent += len(chunk)
+            sftp.chmod(tmp, 0o444)
+            sftp.posix_rename(tmp, f"{directory}/{oid[2:]}")
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            raise TransferError(f"uploading {path} to {self.config.host} failed ({exc}); submit again — "
+                                "blobs already sent are kept") from exc
+
+    def fetch(self, run_id: str, rel: str, dest: str | os.PathLike) -> None:
+        """Copy ``runs/<run_id>/<rel>`` to ``dest``, resuming a partial ``dest``."""
+        dest = Path(dest)
+        offset = dest.stat().st_size if dest.exists() else 0
+        try:
+            with self.sftp().open(f"{self.root}/runs/{run_id}/{rel}", "rb") as src:
+                size = src.stat().st_size
+                if offset > size:
+                    offset = 0
+                src.seek(offset)
+                src.prefetch(size - offset)
+                with open(dest, "r+b" if offset else "wb") as out:
+                    out.seek(offset)
+                    while chunk := src.read(CHUNK):
+                        out.write(chunk)
+                        self.bytes_received += len(chunk)
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            raise TransferError(f"downloading {rel} of run {run_id} from {self.config.host} failed ({exc}); "
+                                f"`trainyard runs attach {run_id}` resumes it") from exc
+
+    def uv_path(self) -> str | None:
+        return None  # the node finds its own (PATH, or installed into its root)
+
+    def describe(self) -> dict:
+        return {"name": self.name, "host": self.config.host, "port": self.config.port}
+
+
+def hash_text(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _makedirs(sftp: paramiko.SFTPClient, path: str) -> None:
+    parts = path.strip("/").split("/")
+    current = ""
+    for part in parts:
+        current += "/" + part
+        try:
+            if not stat.S_ISDIR(sftp.stat(current).st_mode):
+                raise TransferError(f"{current} on the node is not a directory")
+        except FileNotFoundError:
+            try:
+                sftp.mkdir(current)
+            except OSError:
+                pass  # created concurrently
+
