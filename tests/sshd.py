@@ -81,21 +81,45 @@ class Sshd:
         raise RuntimeError("sshd did not start")
 
     def stop(self) -> None:
-        """Stop the listener and every session it spawned (a node going away)."""
-        subprocess.run(["pkill", "-KILL", "-f", f"sshd: .*|{self.config}"], capture_output=True)
-        if self.proc is not None:
+        """Kill this server's listener and its sshd session processes (not what the sessions started:
+        like a real sshd restart, detached runs survive, connections drop)."""
+        if self.proc is None:
+            return
+        for pid in [*_sshd_descendants(self.proc.pid), self.proc.pid]:
             try:
-                self.proc.send_signal(signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            self.proc.wait()
-            self.proc = None
-        subprocess.run(["pkill", "-KILL", "-f", str(self.config)], capture_output=True)
+        self.proc.wait()
+        self.proc = None
 
     def replace_host_key(self) -> None:
         self.stop()
         self.host_pub = keygen(self.base / "host_key")
         self.start()
+
+
+def _sshd_descendants(root: int) -> list[int]:
+    """sshd processes below ``root`` (per-connection sessions), found through /proc."""
+    children: dict[int, list[int]] = {}
+    names: dict[int, str] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            comm = stat[stat.index("(") + 1:stat.rindex(")")]
+            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+            names[int(entry)] = comm
+    out, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if names.get(child) == "sshd":
+                out.append(child)
+                todo.append(child)
+    return out
 
 
 def node_entry(name: str, sshd: Sshd, key: Path, root: Path, **extra) -> dict:

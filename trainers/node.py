@@ -11,6 +11,7 @@ Node layout (``ROOT``, default ``~/.trainyard``): ``objects/`` blob cache, ``env
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import shutil
@@ -21,7 +22,8 @@ import time
 from pathlib import Path
 
 from ._atomic import read_json, write_json_atomic
-from .objects import NodeError, ObjectStore, hash_file
+from .objects import NodeError, ObjectStore, hash_file, manifest_bytes
+from .stream import read_frames, write_frame
 from .supervisor import TRAINERS_PARENT, is_alive
 
 MAX_CHUNK = 512 * 1024
@@ -54,6 +56,43 @@ class Node:
 
     def have(self, payload: dict) -> dict:
         return {"missing": [oid for oid in payload["oids"] if not self.objects.has(oid)]}
+
+    def put_manifest(self, payload: dict) -> dict:
+        """Store a manifest sent whole (``entries``) or as a delta on a ``base`` the node has; the result
+        must hash to ``oid``."""
+        if "entries" in payload:
+            entries = payload["entries"]
+        else:
+            self.objects.verify(payload["base"])
+            by_path = {e["path"]: e for e in json.loads(self.objects.path(payload["base"]).read_bytes())}
+            for path in payload.get("remove", []):
+                by_path.pop(path, None)
+            by_path.update({e["path"]: e for e in payload.get("set", [])})
+            entries = list(by_path.values())
+        data = manifest_bytes(entries)
+        oid, _ = self.objects.add_bytes(data) if hashlib.sha256(data).hexdigest() == payload["oid"] else (None, 0)
+        if oid is None:
+            raise NodeError(f"manifest {payload['oid'][:12]} did not reassemble correctly; submit again")
+        return {"oid": oid}
+
+    def receive(self, stream, count: int) -> dict:
+        """Store ``count`` blob frames (header ``{"oid", "size"}``) from ``stream``, verifying each hash."""
+        for header, body in read_frames(stream, count):
+            self.objects.add_stream(body, header["oid"])
+        return {"stored": count}
+
+    def send(self, payload: dict, out) -> None:
+        """Answer ``{"count": n}``, then n frames of the run's regular files named in ``paths``."""
+        run_dir = self.run_dir(payload["run_id"])
+        files = []
+        for rel in payload["paths"]:
+            path = run_dir / rel
+            if not path.is_symlink() and path.is_file() and path.resolve().is_relative_to(run_dir.resolve()):
+                files.append((rel, path))
+        out.write((json.dumps({"count": len(files)}) + "\n").encode())
+        for rel, path in files:
+            write_frame(out, {"path": rel}, str(path), path.stat().st_size, digest=True)
+        out.flush()
 
     def materialise(self, payload: dict) -> dict:
         """Create ``runs/<id>/src`` (and inputs) fresh from manifests by hard links into objects/."""
@@ -148,8 +187,10 @@ class Node:
         return {"state": status.get("state"), "requested": True}
 
     def list_files(self, payload: dict) -> dict:
-        """Every entry under the run's outputs/ and logs/, described but not judged (the client does)."""
+        """Every entry under the run's outputs/ and logs/, described but not judged (the client does);
+        sha256 only for ``hash_paths`` (files the client may already have)."""
         run_dir = self.run_dir(payload["run_id"])
+        wanted_hashes = set(payload.get("hash_paths") or [])
         entries = []
         for top in ("outputs", "logs"):
             base = run_dir / top
@@ -164,7 +205,9 @@ class Node:
                     elif stat.S_ISDIR(st.st_mode):
                         continue
                     elif stat.S_ISREG(st.st_mode):
-                        entry.update(type="file", sha256=hash_file(path))
+                        entry.update(type="file")
+                        if rel in wanted_hashes:
+                            entry["sha256"] = hash_file(path)
                     else:
                         entry.update(type="other")
                     entries.append(entry)
@@ -191,7 +234,7 @@ class Node:
         return {"removed": removed}
 
 
-VERBS = {"info", "have", "materialise", "launch", "poll", "cancel", "list_files", "gc"}
+VERBS = {"info", "have", "put_manifest", "materialise", "launch", "poll", "cancel", "list_files", "gc"}
 
 
 def dispatch(root: str | os.PathLike, verb: str, payload: dict) -> dict:
@@ -226,21 +269,57 @@ def _count_gpus() -> int:
     return sum(1 for line in out.splitlines() if line.startswith("GPU "))
 
 
+def answer(root: str, verb: str, payload: dict) -> dict:
+    """Run one verb; failures become ``{"error": ...}`` answers instead of tracebacks."""
+    try:
+        return dispatch(root, verb, payload)
+    except NodeError as exc:
+        return {"error": str(exc), "type": type(exc).__name__}
+    except Exception as exc:  # noqa: BLE001 - report anything to the control plane, keep serving
+        return {"error": f"{type(exc).__name__}: {exc}", "type": "InternalError"}
+
+
+def serve(root: str) -> int:
+    """Answer JSON-line requests ``{"verb", "payload"}`` on stdin until EOF (one process per connection).
+
+    ``receive`` is followed on stdin by ``payload.count`` blob frames; ``send`` answers with frames."""
+    inp, out = sys.stdin.buffer, sys.stdout.buffer
+    while line := inp.readline():
+        if not line.strip():
+            continue
+        request = json.loads(line)
+        verb, payload = request["verb"], request.get("payload") or {}
+        if verb == "send":
+            Node(root).send(payload, out)
+            continue
+        if verb == "receive":
+            result = answer_stream(lambda p=payload: Node(root).receive(inp, int(p["count"])))
+        else:
+            result = answer(root, verb, payload)
+        out.write((json.dumps(result) + "\n").encode())
+        out.flush()
+    return 0
+
+
 def main(argv: list[str]) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(prog="trainers.node", description=__doc__.splitlines()[0])
     parser.add_argument("--root", default="~/.trainyard")
-    parser.add_argument("verb", choices=sorted(VERBS))
+    parser.add_argument("verb", choices=sorted(VERBS | {"serve"}))
     args = parser.parse_args(argv)
-    payload = json.loads(sys.stdin.read() or "{}")
-    try:
-        result = dispatch(args.root, args.verb, payload)
-    except NodeError as exc:
-        json.dump({"error": str(exc), "type": type(exc).__name__}, sys.stdout)
-        return 3
+    if args.verb == "serve":
+        return serve(args.root)
+    result = answer(args.root, args.verb, json.loads(sys.stdin.read() or "{}"))
     json.dump(result, sys.stdout)
-    return 0
+    return 3 if "error" in result else 0
+
+
+def answer_stream(fn) -> dict:
+    try:
+        return fn()
+    except (NodeError, OSError, ValueError) as exc:
+        return {"error": str(exc), "type": type(exc).__name__}
 
 
 if __name__ == "__main__":

@@ -24,6 +24,13 @@ def hash_file(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+def manifest_bytes(entries: list[dict]) -> bytes:
+    """The canonical serialisation of a manifest (list of {path, size, mode, oid}); its sha256 is its oid."""
+    import json
+
+    return json.dumps(sorted(entries, key=lambda e: e["path"]), sort_keys=True).encode()
+
+
 class NodeError(Exception):
     """Base of errors raised by the node side (``trainers``); the CLI reports them like TrainyardError."""
 
@@ -68,6 +75,31 @@ class ObjectStore:
             Path(tmp).unlink(missing_ok=True)
             raise
         return oid, True
+
+    def add_stream(self, stream, oid: str) -> bool:
+        """Store a stream that must hash to ``oid``; returns is_new. A mismatch stores nothing."""
+        dest = self.path(oid)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=dest.parent)
+        try:
+            digest = hashlib.sha256()
+            with os.fdopen(fd, "wb") as out:
+                while chunk := stream.read(CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            if digest.hexdigest() != oid:
+                raise CorruptObjectError(f"blob {oid[:12]} arrived corrupted (hashes to {digest.hexdigest()[:12]})")
+            if dest.is_file():
+                os.unlink(tmp)
+                return False
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, dest)
+            return True
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     def add_bytes(self, data: bytes) -> tuple[str, bool]:
         """Store ``data``; returns (oid, is_new)."""

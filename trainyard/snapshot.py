@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pathspec
 
-from trainers.objects import ObjectStore, hash_file
+from trainers.objects import ObjectStore, hash_file, manifest_bytes
 
 from .errors import SnapshotError
 
@@ -211,7 +211,7 @@ def store_input(path: str | os.PathLike, store: ObjectStore) -> tuple[str, int]:
 
 def store_manifest(store: ObjectStore, entries: list[dict]) -> tuple[str, bool]:
     """Store a manifest (list of file entries) as a blob; returns (oid, is_new)."""
-    return store.add_bytes(json.dumps(sorted(entries, key=lambda e: e["path"]), sort_keys=True).encode())
+    return store.add_bytes(manifest_bytes(entries))
 
 
 def load_manifest(store: ObjectStore, oid: str) -> list[dict]:

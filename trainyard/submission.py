@@ -33,21 +33,51 @@ def resolve_environment(workspace: Workspace, spec: JobSpec, use_current_env: bo
     return spec.environment or Environment.current()
 
 
-def sync_blobs(node, store: ObjectStore, manifest_oids: list[str], progress: Progress | None = None) -> int:
-    """Upload the blobs (and manifests) the node lacks; returns the bytes sent."""
-    wanted = {oid: None for oid in manifest_oids}
-    for m in manifest_oids:
-        for entry in load_manifest(store, m):
-            wanted[entry["oid"]] = entry["size"]
-    missing = node.call("have", {"oids": list(wanted)})["missing"]
-    total = sum(store.path(oid).stat().st_size for oid in missing)
-    sent = 0
-    for oid in missing:
-        node.put_blob(oid, store.path(oid))
-        sent += store.path(oid).stat().st_size
+def sync_blobs(node, store: ObjectStore, manifest_oids: list[str], progress: Progress | None = None,
+               bases: list[str] = ()) -> int:
+    """Send the node the blobs it lacks, then the manifests (as a delta on a ``bases`` manifest the node
+    already has, when that is smaller). Returns the bytes sent."""
+    manifests = {m: load_manifest(store, m) for m in manifest_oids}
+    blobs = {e["oid"]: e["size"] for entries in manifests.values() for e in entries}
+    missing = set(node.call("have", {"oids": [*manifest_oids, *blobs, *bases]})["missing"])
+    todo = [(oid, str(store.path(oid))) for oid in blobs if oid in missing]
+    total = sum(blobs[oid] for oid, _ in todo)
+
+    def report(done: int, _total: int = total) -> None:
         if progress and total > 1 << 20:
-            progress(f"uploading snapshot: {sent / 1e6:.1f} / {total / 1e6:.1f} MB")
+            progress(f"uploading snapshot: {done / 1e6:.1f} / {total / 1e6:.1f} MB")
+
+    sent = node.put_blobs(todo, report)
+    base = next((b for b in bases if b not in missing), None)
+    for oid in (m for m in manifest_oids if m in missing):
+        payload = {"oid": oid, "entries": manifests[oid]}
+        if base is not None:
+            delta = render_manifest_delta(load_manifest(store, base), manifests[oid])
+            if len(json.dumps(delta)) < len(json.dumps(payload)):
+                payload = {"oid": oid, "base": base, **delta}
+        node.call("put_manifest", payload)
+        sent += len(json.dumps(payload))
     return sent
+
+
+def render_manifest_delta(base: list[dict], new: list[dict]) -> dict:
+    """Entries to set and paths to remove to turn ``base`` into ``new`` (pure)."""
+    old = {e["path"]: e for e in base}
+    current = {e["path"]: e for e in new}
+    return {"set": [e for p, e in current.items() if old.get(p) != e],
+            "remove": [p for p in old if p not in current]}
+
+
+def base_manifests(workspace: Workspace, compute: str, node_name: str, limit: int = 5) -> list[str]:
+    """Snapshots of recent runs on the same node: likely already there, so good delta bases."""
+    out = []
+    for record in RunStore(workspace.root).list():
+        if record.get("compute") == compute and (record.get("node") or {}).get("name") == node_name \
+                and record.get("snapshot") and record["snapshot"] not in out:
+            out.append(record["snapshot"])
+        if len(out) >= limit:
+            break
+    return out
 
 
 def submit(workspace: Workspace, spec: JobSpec, tags: dict | None = None, progress: Progress | None = None,
@@ -83,7 +113,8 @@ def submit(workspace: Workspace, spec: JobSpec, tags: dict | None = None, progre
         f"({snapshot.new_blobs} new blobs; ignore file: {snapshot.ignore_file or 'none'})")
     try:
         store.set_status(run_id, "Starting", f"syncing the snapshot to {node.name}")
-        sent = sync_blobs(node, workspace.objects, [snapshot.oid, *inputs.values()], say)
+        sent = sync_blobs(node, workspace.objects, [snapshot.oid, *inputs.values()], say,
+                          [b for b in base_manifests(workspace, spec.compute, node.name) if b != snapshot.oid])
         node_run_dir = node.call("materialise", {"run_id": run_id, "manifest": snapshot.oid,
                                                  "inputs": inputs})["run_dir"]
         input_paths = _node_input_paths(workspace, spec, node_run_dir)

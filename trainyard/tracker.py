@@ -137,31 +137,40 @@ def check_entry(entry: dict, max_bytes: int) -> str | None:
 
 
 def pull_outputs(workspace: Workspace, run_id: str, node) -> tuple[list[str], list[dict]]:
-    """Copy the run's outputs/ and logs/ into the store; returns (collected, rejected)."""
+    """Copy the run's outputs/ and logs/ into the store; returns (collected, rejected).
+
+    Files the store already has (same size and sha256) are skipped, so an interrupted pull resumes.
+    Every file is fetched to ``<name>.part``, hashed on both ends as it moves, then moved into place.
+    """
     run_dir = RunStore(workspace.root).run_dir(run_id)
     max_bytes = int(workspace.limits.get("max_output_file_bytes", 20 << 30))
-    collected, rejected = [], []
+    rejected, accepted = [], {}
     for entry in node.call("list_files", {"run_id": run_id})["entries"]:
         why = check_entry(entry, max_bytes)
+        rel = METRICS if entry.get("path") == f"logs/{METRICS}" else entry.get("path")
+        if not why and not (run_dir / rel).resolve().is_relative_to(run_dir.resolve()):
+            why = "resolves outside the run directory"
         if why:
             rejected.append({"path": entry.get("path"), "reason": why})
-            continue
-        rel = entry["path"]
-        if rel == f"logs/{METRICS}":
-            rel = METRICS
-        dest = run_dir / rel
-        if not dest.resolve().is_relative_to(run_dir.resolve()):
-            rejected.append({"path": rel, "reason": "resolves outside the run directory"})
-            continue
-        if dest.is_file() and dest.stat().st_size == entry["size"] and hash_file(dest) == entry["sha256"]:
-            collected.append(rel)
-            continue
+        else:
+            accepted[entry["path"]] = (rel, run_dir / rel, entry["size"])
+    have = [p for p, (_, dest, size) in accepted.items() if dest.is_file() and dest.stat().st_size == size]
+    collected, wanted = [], dict(accepted)
+    if have:  # resuming: skip what already arrived intact
+        hashes = {e["path"]: e.get("sha256") for e in
+                  node.call("list_files", {"run_id": run_id, "hash_paths": have})["entries"]}
+        for path in have:
+            if hashes.get(path) == hash_file(accepted[path][1]):
+                collected.append(accepted[path][0])
+                del wanted[path]
+    for _, dest, _ in wanted.values():
         dest.parent.mkdir(parents=True, exist_ok=True)
-        part = dest.with_name(dest.name + ".part")
-        node.fetch(run_id, entry["path"], part)
-        if hash_file(part) != entry["sha256"]:
+    digests = node.fetch_files(run_id, [(p, str(dest) + ".part") for p, (_, dest, _) in wanted.items()])
+    for path, (rel, dest, _) in wanted.items():
+        part = Path(str(dest) + ".part")
+        if not part.is_file() or not digests.get(path):
             part.unlink(missing_ok=True)
-            rejected.append({"path": rel, "reason": "sha256 mismatch after transfer"})
+            rejected.append({"path": path, "reason": "missing or sha256 mismatch after transfer"})
             continue
         os.replace(part, dest)
         collected.append(rel)

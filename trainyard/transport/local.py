@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from trainers.node import dispatch
-from trainers.objects import ObjectStore
+from trainers.objects import ObjectStore, hash_file
 
 
 class LocalNode:
@@ -21,11 +21,24 @@ class LocalNode:
     def call(self, verb: str, payload: dict) -> dict:
         return dispatch(self.root, verb, payload)
 
-    def put_blob(self, oid: str, path: str | os.PathLike) -> None:
-        ObjectStore(self.root / "objects").add_file(path, oid)
+    def put_blobs(self, items: list[tuple[str, str]], progress=None) -> int:
+        store = ObjectStore(self.root / "objects")
+        sent = 0
+        for oid, path in items:
+            store.add_file(path, oid)
+            sent += os.path.getsize(path)
+        return sent
 
-    def fetch(self, run_id: str, rel: str, dest: str | os.PathLike) -> None:
-        shutil.copyfile(self.root / "runs" / run_id / rel, dest)
+    def fetch_files(self, run_id: str, items: list[tuple[str, str]], progress=None) -> dict[str, str]:
+        """Copy run files to their destinations; returns rel → sha256, or "" where source and copy differ."""
+        digests = {}
+        for rel, dest in items:
+            src = self.root / "runs" / run_id / rel
+            if src.is_symlink() or not src.is_file():
+                continue
+            shutil.copyfile(src, dest)
+            digests[rel] = hash_file(dest) if hash_file(src) == hash_file(dest) else ""
+        return digests
 
     def uv_path(self) -> str | None:
         try:

@@ -9,6 +9,7 @@ TransferError. Remote commands are argv lists joined with ``shlex.join``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shlex
@@ -21,10 +22,61 @@ import paramiko
 
 import trainers
 from trainers.objects import hash_file
+from trainers.stream import read_frames, write_frame
 
 from ..errors import AuthError, CommandError, ConnectError, HostKeyError, TransferError
 
-CHUNK = 256 * 1024
+CHUNK = 1024 * 1024
+IDEMPOTENT = {"info", "have", "poll", "list_files", "cancel", "put_manifest", "gc"}
+PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")  # one AEAD pass per packet
+WINDOW = 64 * 1024 * 1024
+MAX_PACKET = 256 * 1024
+
+
+class _ChannelReader:
+    """``readline``/``read`` over a channel with large ``recv`` calls (paramiko's makefile is slow)."""
+
+    def __init__(self, chan: paramiko.Channel):
+        self.chan = chan
+        self.buf = bytearray()
+        self.eof = False
+
+    def _fill(self) -> bool:
+        if self.eof:
+            return False
+        data = self.chan.recv(1 << 20)
+        if not data:
+            self.eof = True
+            return False
+        self.buf += data
+        return True
+
+    def readline(self) -> bytes:
+        while (i := self.buf.find(b"\n")) < 0 and self._fill():
+            pass
+        end = len(self.buf) if i < 0 else i + 1
+        line = bytes(self.buf[:end])
+        del self.buf[:end]
+        return line
+
+    def read(self, n: int) -> bytes:
+        if not self.buf:
+            self._fill()
+        data = bytes(self.buf[:n])
+        del self.buf[:n]
+        return data
+
+
+class _ChannelWriter:
+    """File-like ``write`` onto a channel, counting bytes."""
+
+    def __init__(self, chan: paramiko.Channel):
+        self.chan = chan
+        self.write_count = 0
+
+    def write(self, data: bytes) -> None:
+        self.chan.sendall(data)
+        self.write_count += len(data)
 
 
 @dataclass
@@ -118,7 +170,10 @@ def _open_transport(host: str, port: int, timeout: float, sock) -> paramiko.Tran
     try:
         if sock is None:
             sock = socket.create_connection((host, port), timeout=timeout)
-        transport = paramiko.Transport(sock)
+        transport = paramiko.Transport(sock, default_window_size=WINDOW, default_max_packet_size=MAX_PACKET)
+        options = transport.get_security_options()
+        options.ciphers = [c for c in PREFERRED_CIPHERS if c in options.ciphers] + \
+            [c for c in options.ciphers if c not in PREFERRED_CIPHERS]
         transport.start_client(timeout=timeout)
         return transport
     except (OSError, paramiko.SSHException, EOFError) as exc:
@@ -138,6 +193,8 @@ class SSHNode:
         self._sftp: paramiko.SFTPClient | None = None
         self._root: str | None = None
         self._helper: str | None = None
+        self._server: paramiko.Channel | None = None
+        self._server_out = None
         self.bytes_sent = 0
         self.bytes_received = 0
 
@@ -199,13 +256,13 @@ class SSHNode:
                             "that the public key is in the node's authorized_keys") from exc
 
     def close(self) -> None:
-        for thing in (self._sftp, self._transport):
+        for thing in (self._server, self._sftp, self._transport):
             if thing is not None:
                 try:
                     thing.close()
                 except Exception:  # noqa: BLE001 - closing a dead connection
                     pass
-        self._sftp = self._transport = None
+        self._server = self._sftp = self._transport = None
         if self._jump is not None:
             self._jump.close()
             self._jump = None
@@ -260,19 +317,43 @@ class SSHNode:
             self._sftp = paramiko.SFTPClient.from_transport(transport)
         return self._sftp
 
+    def _helper_argv(self, verb: str, *extra: str) -> list[str]:
+        return ["env", *(f"{k}={v}" for k, v in sorted(self.config.env.items())), f"PYTHONPATH={self.ensure_helper()}",
+                self.config.python, "-m", "trainers.node", "--root", self.root, verb, *extra]
+
+    def _server_channel(self) -> paramiko.Channel:
+        """The long-lived helper process of this connection (``trainers.node serve``)."""
+        if self._server is None or self._server.closed or self._server.exit_status_ready():
+            argv = self._helper_argv("serve")
+            self._server = self.connect().open_session(timeout=self.config.connect_timeout)
+            self._server.exec_command(shlex.join(argv))
+            self._server_out = _ChannelReader(self._server)
+        return self._server
+
     def call(self, verb: str, payload: dict) -> dict:
-        helper = self.ensure_helper()
-        argv = ["env", *(f"{k}={v}" for k, v in sorted(self.config.env.items())), f"PYTHONPATH={helper}",
-                 self.config.python, "-m", "trainers.node", "--root", self.root, verb]
-        code, out, err = self.exec(argv, json.dumps(payload).encode())
-        try:
-            answer = json.loads(out or b"{}")
-        except json.JSONDecodeError:
-            answer = None
-        if code != 0 or answer is None or "error" in (answer or {}):
-            message = (answer or {}).get("error") or err.decode(errors="replace")
-            raise CommandError(argv, code, message)
-        if self.python is None and verb == "info":
+        """One helper step over the connection's helper process; reconnects once for idempotent verbs."""
+        request = (json.dumps({"verb": verb, "payload": payload}) + "\n").encode()
+        for attempt in (1, 2):
+            sent = False
+            try:
+                chan = self._server_channel()
+                chan.settimeout(self.config.command_timeout)
+                chan.sendall(request)
+                sent = True
+                line = self._server_out.readline()
+                if not line:
+                    err = chan.recv_stderr(65536).decode(errors="replace") if chan.recv_stderr_ready() else ""
+                    raise CommandError(self._helper_argv("serve"), chan.recv_exit_status(), err or "helper exited")
+                break
+            except (OSError, EOFError, paramiko.SSHException) as exc:
+                self.close()
+                if attempt == 2 or (sent and verb not in IDEMPOTENT):
+                    raise ConnectError(f"{self.config.host}:{self.config.port} stopped answering during "
+                                       f"{verb!r} ({exc or type(exc).__name__})") from exc
+        answer = json.loads(line)
+        if "error" in answer:
+            raise CommandError(["trainers.node", verb], 3, answer["error"])
+        if verb == "info":
             self.python = answer.get("executable")
         return answer
 
@@ -303,42 +384,65 @@ class SSHNode:
         return target
 
     # -- transfers ---------------------------------------------------------------------------------
-    def put_blob(self, oid: str, path: str | os.PathLike) -> None:
-        sftp = self.sftp()
-        directory = f"{self.root}/objects/{oid[:2]}"
-        _makedirs(sftp, directory)
-        tmp = f"{directory}/.tmp-{oid[2:12]}-{os.getpid()}"
+    def put_blobs(self, items: list[tuple[str, str]], progress=None) -> int:
+        """Send blobs as frames on the helper's channel; the node verifies each hash. Returns bytes sent."""
+        if not items:
+            return 0
+        total = sum(os.path.getsize(p) for _, p in items)
         try:
-            with open(path, "rb") as src, sftp.open(tmp, "wb") as dst:
-                dst.set_pipelined(True)
-                while chunk := src.read(CHUNK):
-                    dst.write(chunk)
-                    self.bytes_sent += len(chunk)
-            sftp.chmod(tmp, 0o444)
-            sftp.posix_rename(tmp, f"{directory}/{oid[2:]}")
-        except (OSError, paramiko.SSHException, EOFError) as exc:
-            raise TransferError(f"uploading {path} to {self.config.host} failed ({exc}); submit again — "
-                                "blobs already sent are kept") from exc
+            chan = self._server_channel()
+            chan.settimeout(self.config.command_timeout)
+            out = _ChannelWriter(chan)
+            out.write((json.dumps({"verb": "receive", "payload": {"count": len(items)}}) + "\n").encode())
+            for oid, path in items:
+                write_frame(out, {"oid": oid}, str(path), os.path.getsize(path))
+                if progress:
+                    progress(out.write_count, total)
+            answer = json.loads(self._server_out.readline() or b"{}")
+        except (OSError, EOFError, ValueError, paramiko.SSHException) as exc:
+            self.close()
+            raise TransferError(f"uploading to {self.config.host}:{self.config.port} failed ({exc}); submit "
+                                "again — blobs already stored on the node are not sent twice") from exc
+        if "error" in answer or answer.get("stored") != len(items):
+            self.close()  # the stream may be out of step: start afresh next time
+            raise TransferError(f"the node rejected the upload: {answer.get('error', answer)}")
+        self.bytes_sent += out.write_count
+        return out.write_count
 
-    def fetch(self, run_id: str, rel: str, dest: str | os.PathLike) -> None:
-        """Copy ``runs/<run_id>/<rel>`` to ``dest``, resuming a partial ``dest``."""
-        dest = Path(dest)
-        offset = dest.stat().st_size if dest.exists() else 0
+    def fetch_files(self, run_id: str, items: list[tuple[str, str]], progress=None) -> dict[str, str]:
+        """Pull run files (rel → local dest) as frames on the helper's channel; returns rel → sha256 of
+        what was written, or "" where it differs from the digest the node computed while sending."""
+        if not items:
+            return {}
+        dests = dict(items)
+        received, mine, headers = 0, {}, []
         try:
-            with self.sftp().open(f"{self.root}/runs/{run_id}/{rel}", "rb") as src:
-                size = src.stat().st_size
-                if offset > size:
-                    offset = 0
-                src.seek(offset)
-                src.prefetch(size - offset)
-                with open(dest, "r+b" if offset else "wb") as out:
-                    out.seek(offset)
-                    while chunk := src.read(CHUNK):
+            chan = self._server_channel()
+            chan.settimeout(self.config.command_timeout)
+            chan.sendall((json.dumps({"verb": "send", "payload": {"run_id": run_id, "paths": list(dests)}})
+                          + "\n").encode())
+            count = json.loads(self._server_out.readline() or b"{}")["count"]
+            for header, body in read_frames(self._server_out, count):
+                headers.append(header)
+                dest = dests.get(header["path"])
+                if dest is None:  # the node sent something we did not ask for: skip it
+                    continue
+                digest = hashlib.sha256()
+                with open(dest, "wb") as out:
+                    while chunk := body.read(CHUNK):
+                        digest.update(chunk)
                         out.write(chunk)
-                        self.bytes_received += len(chunk)
-        except (OSError, paramiko.SSHException, EOFError) as exc:
-            raise TransferError(f"downloading {rel} of run {run_id} from {self.config.host} failed ({exc}); "
+                        received += len(chunk)
+                mine[header["path"]] = digest.hexdigest()
+                if progress:
+                    progress(received)
+        except (OSError, EOFError, KeyError, ValueError, paramiko.SSHException) as exc:
+            self.close()
+            raise TransferError(f"downloading outputs of run {run_id} from {self.config.host} failed ({exc}); "
                                 f"`trainyard runs attach {run_id}` resumes it") from exc
+        self.bytes_received += received
+        return {h["path"]: mine[h["path"]] if mine.get(h["path"]) == h.get("sha256") else ""
+                for h in headers if h["path"] in mine}
 
     def uv_path(self) -> str | None:
         return None  # the node finds its own (PATH, or installed into its root)
