@@ -38,6 +38,8 @@ class LocalNode:
                 continue
             shutil.copyfile(src, dest)
             digests[rel] = hash_file(dest) if hash_file(src) == hash_file(dest) else ""
+            if progress:
+                progress(sum(os.path.getsize(d) for r, d in items if r in digests))
         return digests
 
     def uv_path(self) -> str | None:
