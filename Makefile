@@ -11,7 +11,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,infra]'
 	touch $@
 
 demo: install
@@ -21,7 +21,7 @@ demo: install
 	  $(CURDIR)/$(TY) models list
 
 lint: install
-	$(VENV)/bin/ruff check trainyard trainers scripts tests benchmarks
+	$(VENV)/bin/ruff check trainyard trainers scripts tests benchmarks infra
 
 test: install lint
 	$(PY) -m pytest -q

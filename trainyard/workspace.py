@@ -154,7 +154,8 @@ class Workspace:
             "name": self.name,
             "root": str(self.root),
             "config": str(self.config_path) if self.config_path else None,
-            "computes": {n: c.get("type") for n, c in self._config["computes"].items()},
+            "computes": {n: {"type": c.get("type"), "nodes": len(c.get("nodes", []))}
+                         for n, c in self._config["computes"].items()},
             "registry": self._config.get("registry"),
             "limits": self.limits,
         }

@@ -50,5 +50,5 @@ def test_cli_init_and_show(tmp_path):
     """`workspace init` writes the config; `workspace show --json` describes it."""
     assert run_cli("workspace", "init", "--name", "lab").returncode == 0
     shown = json.loads(run_cli("workspace", "show", "--json").stdout)
-    assert shown["name"] == "lab" and shown["computes"] == {"local": "local"}
+    assert shown["name"] == "lab" and shown["computes"] == {"local": {"type": "local", "nodes": 0}}
     assert run_cli("workspace", "init").returncode == 1  # exists, no --force

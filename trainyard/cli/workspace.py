@@ -33,4 +33,23 @@ def show(ctx: click.Context, as_json: bool) -> None:
     click.echo(f"name:     {details['name']}")
     click.echo(f"store:    {details['root']}")
     click.echo(f"config:   {details['config'] or '(none: embedded default)'}")
-    click.echo("computes: " + ", ".join(f"{n} ({t})" for n, t in details["computes"].items()))
+    click.echo("computes: " + ", ".join(f"{n} ({c['type']}" + (f", {c['nodes']} nodes)" if c["nodes"] else ")")
+                                        for n, c in details["computes"].items()))
+
+
+@workspace.command("import-stack")
+@click.option("--stack", "-s", help="Pulumi stack to read (default: the selected stack).")
+@click.option("--file", "-f", "file_", type=click.Path(exists=True, dir_okay=False),
+              help="Saved `pulumi stack output --json --show-secrets` instead of running pulumi.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Config path (default .trainyard/config.json).")
+def import_stack_cmd(stack: str | None, file_: str | None, output: str | None) -> None:
+    """Write the workspace config from the infra stack's outputs (pools, nodes, pinned host keys)."""
+    import json
+
+    from ..stackimport import fetch_stack_outputs, import_stack
+
+    outputs = json.loads(open(file_).read()) if file_ else fetch_stack_outputs(stack)
+    path = import_stack(outputs, config_path=output)
+    ws = Workspace.from_config(path)
+    pools = {n: c["nodes"] for n, c in ws.get_details()["computes"].items() if n != "local"}
+    click.echo(f"wrote {path}: " + ", ".join(f"{n} ({k} nodes)" for n, k in pools.items()))

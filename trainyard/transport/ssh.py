@@ -342,8 +342,11 @@ class SSHNode:
                 sent = True
                 line = self._server_out.readline()
                 if not line:
+                    code = chan.recv_exit_status() if self._transport and self._transport.is_active() else -1
+                    if code < 0:  # no exit status: the connection itself went away
+                        raise EOFError("connection closed")
                     err = chan.recv_stderr(65536).decode(errors="replace") if chan.recv_stderr_ready() else ""
-                    raise CommandError(self._helper_argv("serve"), chan.recv_exit_status(), err or "helper exited")
+                    raise CommandError(self._helper_argv("serve"), code, err or "the node helper exited")
                 break
             except (OSError, EOFError, paramiko.SSHException) as exc:
                 self.close()
