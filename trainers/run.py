@@ -107,6 +107,37 @@ class Run:
             plot.savefig(dest, format="png")
         self._emit("image", name, "logs/" + rel, description=description or None)
 
+    def log_confusion_matrix(self, name: str, matrix: Any, labels: list | None = None,
+                             description: str = "") -> None:
+        """Log a confusion matrix (rows: true class, columns: predicted) as a table and, when matplotlib is
+        available, as an image with the counts written in."""
+        rows = [[int(v) for v in row] for row in (matrix.tolist() if hasattr(matrix, "tolist") else matrix)]
+        labels = [str(x) for x in (labels if labels is not None else range(len(rows)))]
+        self._emit("confusion_matrix", name, {"labels": labels, "matrix": rows}, description=description or None)
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+        except ImportError:
+            return
+        size = max(4, 0.45 * len(labels) + 2)
+        fig, ax = plt.subplots(figsize=(size, size))
+        ax.imshow(rows, cmap="Blues")
+        ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+        ax.set_yticks(range(len(labels)), labels)
+        peak = max(max(r) for r in rows) or 1
+        for i, row in enumerate(rows):
+            for j, v in enumerate(row):
+                ax.text(j, i, str(v), ha="center", va="center", fontsize=8,
+                        color="white" if v > peak / 2 else "black")
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(name)
+        fig.tight_layout()
+        self.log_image(f"{name} (image)", plot=fig, description=description)
+        plt.close(fig)
+
     # -- tags and properties ----------------------------------------------------------------------
     def tag(self, key: str, value: Any = None) -> None:
         self._emit("tag", key, "" if value is None else str(value))

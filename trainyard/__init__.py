@@ -6,10 +6,12 @@ Port a v1 notebook by changing its imports::
 """
 
 from .compute import ComputeTarget
+from .dataset import Dataset, DatasetConsumptionConfig, FileDataset
 from .environment import CondaDependencies, Environment
 from .errors import (
     ActivityFailedException,
     ComputeTargetException,
+    DatasetError,
     JobSpecError,
     RegistryError,
     RunError,
@@ -24,7 +26,8 @@ from .script_run_config import RunConfiguration, ScriptRunConfig
 from .workspace import Workspace
 
 __all__ = [
-    "ActivityFailedException", "ComputeTarget", "ComputeTargetException", "CondaDependencies", "Environment",
+    "ActivityFailedException", "ComputeTarget", "ComputeTargetException", "CondaDependencies", "Dataset",
+    "DatasetConsumptionConfig", "DatasetError", "Environment", "FileDataset",
     "Experiment", "JobSpecError", "Model", "RegistryError", "ResourceConfiguration", "Run", "RunConfiguration",
     "RunError", "ScriptRunConfig", "SnapshotError", "TrainyardError", "Workspace", "WorkspaceError",
 ]

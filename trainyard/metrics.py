@@ -14,7 +14,7 @@ from typing import Any
 
 from .errors import TrainyardError
 
-METRIC_KINDS = {"scalar", "list", "row", "table", "image"}
+METRIC_KINDS = {"scalar", "list", "row", "table", "image", "confusion_matrix"}
 
 
 def load_records(path: Path) -> list[dict]:
@@ -44,7 +44,7 @@ def compute_metrics(records: list[dict]) -> dict[str, Any]:
             out[name] = values[0] if len(values) == 1 else values
         elif kind == "list":
             out[name] = values[-1]
-        elif kind == "table":
+        elif kind in ("table", "confusion_matrix"):
             out[name] = values[-1]
         elif kind == "row":
             if len(values) == 1:

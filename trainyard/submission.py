@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from pathlib import Path
 
 from trainers._atomic import write_json_atomic
 from trainers.objects import ObjectStore
@@ -17,7 +16,7 @@ from .environment import Environment
 from .errors import JobSpecError
 from .jobspec import JobSpec
 from .runstore import RunStore, new_record, new_run_id
-from .snapshot import load_manifest, store_input, take_snapshot
+from .snapshot import load_manifest, take_snapshot
 from .transport import node_configs, select_node
 from .workspace import Workspace
 
@@ -94,7 +93,7 @@ def submit(workspace: Workspace, spec: JobSpec, tags: dict | None = None, progre
                              workspace.limits["max_snapshot_files"])
     for warning in snapshot.warnings:
         say(f"warning: {warning}")
-    inputs = _store_inputs(workspace, spec)
+    inputs = _store_inputs(workspace, spec, say)
     store = RunStore(workspace.root)
     run_id = new_run_id(spec.experiment_name)
     env_spec = environment.compute_spec()
@@ -117,7 +116,7 @@ def submit(workspace: Workspace, spec: JobSpec, tags: dict | None = None, progre
                           [b for b in base_manifests(workspace, spec.compute, node.name) if b != snapshot.oid])
         node_run_dir = node.call("materialise", {"run_id": run_id, "manifest": snapshot.oid,
                                                  "inputs": inputs})["run_dir"]
-        input_paths = _node_input_paths(workspace, spec, node_run_dir)
+        input_paths = _node_input_paths(workspace, spec, node_run_dir, inputs)
         command = spec.render_command(input_paths)
         env = {**environment.environment_variables, **spec.environment_variables,
                "TRAINYARD_RUN_ID": run_id, "TRAINYARD_EXPERIMENT": spec.experiment_name,
@@ -144,28 +143,33 @@ def _placement(workspace: Workspace, spec: JobSpec, node) -> dict:
     return {"slots": cfg.slot_count, "gpus_per_node": cfg.gpus, "node_name": f"{cfg.name} of pool {spec.compute}"}
 
 
-def _store_inputs(workspace: Workspace, spec: JobSpec) -> dict[str, str]:
+def _store_inputs(workspace: Workspace, spec: JobSpec, progress: Progress | None = None) -> dict[str, str]:
+    """Each file/folder input (local path, URL, registered dataset) → a manifest oid in the store."""
+    from .dataset import resolve_input
+    from .errors import DatasetError
+
     manifests = {}
     for name, item in spec.inputs.items():
-        if item.is_literal:
-            continue
-        if "://" in item.path or item.path.startswith(("dataset:", "azureml:")):
-            raise JobSpecError(f"input {name!r} uses {item.path!r}; URL and registered-dataset inputs "
-                               "need the datasets feature, which this version does not have yet — "
-                               "use a local path", f"inputs.{name}.path", spec.source)
-        if not Path(item.path).exists():
-            raise JobSpecError(f"input {name!r} points to {item.path}, which does not exist",
-                               f"inputs.{name}.path", spec.source)
-        manifests[name], _ = store_input(item.path, workspace.objects)
+        if not item.is_literal:
+            try:
+                manifests[name] = resolve_input(workspace, item.path, progress)
+            except DatasetError as exc:
+                raise JobSpecError(f"input {name!r}: {exc}", f"inputs.{name}.path", spec.source) from None
     return manifests
 
 
-def _node_input_paths(workspace: Workspace, spec: JobSpec, node_run_dir: str) -> dict[str, str]:
+def _node_input_paths(workspace: Workspace, spec: JobSpec, node_run_dir: str,
+                      manifests: dict[str, str]) -> dict[str, str]:
+    """Where each file/folder input appears on the node: the folder, or the one file of a uri_file."""
     paths = {}
-    for name, item in spec.inputs.items():
-        if item.is_literal:
-            continue
+    for name, oid in manifests.items():
         base = f"{node_run_dir}/inputs/{name}"
-        paths[name] = f"{base}/{Path(item.path).name}" if item.type == "uri_file" else base
+        if spec.inputs[name].type == "uri_file":
+            entries = load_manifest(workspace.objects, oid)
+            if len(entries) != 1:
+                raise JobSpecError(f"input {name!r} is a uri_file but holds {len(entries)} files; use uri_folder",
+                                   f"inputs.{name}.type", spec.source)
+            base = f"{base}/{entries[0]['path']}"
+        paths[name] = base
     return paths
 

@@ -14,6 +14,7 @@ from trainers.objects import NodeError
 
 from ..errors import TrainyardError
 from .compute import compute
+from .datasets import datasets
 from .environments import environments
 from .models import models
 from .runs import runs
@@ -48,7 +49,7 @@ def cli(ctx: click.Context, workspace_path: str | None, debug: bool) -> None:
     ctx.obj.update(workspace_path=workspace_path, debug=debug)
 
 
-for command in (workspace, compute, scaffold, submit, runs, models, environments):
+for command in (workspace, compute, scaffold, submit, runs, models, datasets, environments):
     cli.add_command(command)
 
 

@@ -48,6 +48,8 @@ def fmt_value(value: Any) -> str:
     if isinstance(value, list):
         shown = ", ".join(fmt_value(v) for v in value[-3:])
         return f"[{len(value)} values] … {shown}" if len(value) > 3 else f"[{shown}]"
+    if isinstance(value, dict) and set(value) == {"labels", "matrix"}:
+        return f"{len(value['labels'])}×{len(value['labels'])} confusion matrix (see the image)"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {fmt_value(v)}" for k, v in list(value.items())[:4]) + "}"
     return str(value)

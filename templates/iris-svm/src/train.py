@@ -4,31 +4,12 @@ import argparse
 import os
 
 import joblib
-import numpy as np
 from sklearn import datasets
 from sklearn.metrics import confusion_matrix
 from sklearn.model_selection import train_test_split
 from sklearn.svm import SVC
 
 from trainers import Run
-
-
-def plot_confusion(matrix, labels):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4, 4))
-    ax.imshow(matrix, cmap="Blues")
-    ax.set_xticks(range(len(labels)), labels, rotation=45)
-    ax.set_yticks(range(len(labels)), labels)
-    for (i, j), v in np.ndenumerate(matrix):
-        ax.text(j, i, str(v), ha="center", va="center")
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    fig.tight_layout()
-    return fig
 
 
 def main():
@@ -51,10 +32,7 @@ def main():
     print(f"Accuracy of SVM classifier on test set: {accuracy:.4f}")
     run.log("Accuracy", accuracy)
 
-    matrix = confusion_matrix(y_test, predictions)
-    run.log_table("confusion_matrix", {name: matrix[:, i].tolist()
-                                       for i, name in enumerate(iris.target_names)})
-    run.log_image("Confusion matrix", plot=plot_confusion(matrix, list(iris.target_names)))
+    run.log_confusion_matrix("Confusion matrix", confusion_matrix(y_test, predictions), list(iris.target_names))
 
     os.makedirs("outputs", exist_ok=True)
     joblib.dump(model, "outputs/model.joblib")
