@@ -1,8 +1,8 @@
 """Dataset loaders for training scripts: MNIST idx files (gz or raw) and CIFAR-10 python batches.
 
 Standard library at import; numpy is imported when a loader runs (jobs that load data have it). Corrupt
-or truncated files raise DatasetFormatError naming the file and what was expected. The download helpers
-are real (checksums verified) for machines with a network; these are used when a data folder is empty.
+or truncated files raise DatasetFormatError naming the file and what was expected. ``download_mnist``
+is real (md5-verified) for machines with a network; CIFAR-10 downloads go through torchvision.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import hashlib
 import os
 import pickle
 import struct
-import tarfile
 import time
 import urllib.request
 from pathlib import Path
@@ -26,7 +25,6 @@ MNIST_FILES = {
     "test_labels": ("t10k-labels-idx1-ubyte", 2049, "ec29112dd5afa0611ce80d1b7f02629c"),
 }
 MNIST_MIRRORS = ["https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/"]
-CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 # md5 of files people download by URL, checked whenever a URL ends with one of these names
@@ -80,8 +78,26 @@ def load_idx(path: str | os.PathLike, magic: int):
     return np.frombuffer(data, dtype=np.uint8, offset=offset).reshape(dims)
 
 
-def load_mnist(folder: str | os.PathLike):
-    """(x_train, y_train, x_test, y_test) as uint8 arrays, images (N, 28, 28)."""
+def take_subset(x, y, count: int, seed: int = 0):
+    """A random subset of ``count`` samples (all when ``count`` is 0 or too large), reproducible by seed."""
+    import numpy as np
+
+    if not count or count >= len(x):
+        return x, y
+    keep = np.random.default_rng(seed).choice(len(x), count, replace=False)
+    return x[keep], y[keep]
+
+
+def _is_empty(folder: str | os.PathLike) -> bool:
+    return not Path(folder).exists() or not any(os.scandir(folder))
+
+
+def load_mnist(folder: str | os.PathLike, download_if_empty: bool = False):
+    """(x_train, y_train, x_test, y_test) as uint8 arrays, images (N, 28, 28). With ``download_if_empty``,
+    an empty ``folder`` is filled from the MNIST mirrors first."""
+    if download_if_empty and _is_empty(folder):
+        print(f"{folder} is empty: downloading MNIST into it", flush=True)
+        download_mnist(folder)
     files = find_mnist(folder)
     out = [load_idx(files[k], MNIST_FILES[k][1]) for k in ("train_images", "train_labels", "test_images",
                                                              "test_labels")]
@@ -152,17 +168,6 @@ def load_cifar10(folder: str | os.PathLike):
     parts = [_read_batch(p) for p in train]
     x_test, y_test = _read_batch(test)
     return (np.concatenate([x for x, _ in parts]), np.concatenate([y for _, y in parts]), x_test, y_test)
-
-
-def download_cifar10(folder: str | os.PathLike) -> Path:
-    """Download and unpack CIFAR-10 (python version) into ``folder`` (md5-verified)."""
-    folder = Path(folder)
-    archive = folder / "cifar-10-python.tar.gz"
-    if not (archive.is_file() and file_md5(archive) == CIFAR10_MD5):
-        fetch(CIFAR10_URL, archive, md5=CIFAR10_MD5)
-    with tarfile.open(archive) as tar:
-        tar.extractall(folder, filter="data")
-    return folder
 
 
 # -- downloads -----------------------------------------------------------------------------------------

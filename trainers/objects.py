@@ -54,31 +54,20 @@ class ObjectStore:
     def add_file(self, src: str | os.PathLike, oid: str | None = None) -> tuple[str, bool]:
         """Store a copy of ``src``; returns (oid, is_new). An existing object is never rewritten."""
         oid = oid or hash_file(src)
-        dest = self.path(oid)
-        if dest.is_file():
+        if self.has(oid):
             return oid, False
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=dest.parent)
-        try:
-            digest = hashlib.sha256()
-            with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
-                while chunk := inp.read(CHUNK):
-                    digest.update(chunk)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            if digest.hexdigest() != oid:
-                raise CorruptObjectError(f"{src} changed while it was being stored; submit again")
-            os.chmod(tmp, 0o444)
-            os.replace(tmp, dest)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return oid, True
+        with open(src, "rb") as fh:
+            try:
+                return oid, self.add_stream(fh, oid)
+            except CorruptObjectError:
+                raise CorruptObjectError(f"{src} changed while it was being stored; submit again") from None
 
     def add_stream(self, stream, oid: str) -> bool:
-        """Store a stream that must hash to ``oid``; returns is_new. A mismatch stores nothing."""
+        """Store a stream that must hash to ``oid`` (temp file, fsync, rename); returns is_new.
+        A mismatch stores nothing."""
         dest = self.path(oid)
+        if dest.is_file():
+            return False
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=dest.parent)
         try:
@@ -91,9 +80,6 @@ class ObjectStore:
                 os.fsync(out.fileno())
             if digest.hexdigest() != oid:
                 raise CorruptObjectError(f"blob {oid[:12]} arrived corrupted (hashes to {digest.hexdigest()[:12]})")
-            if dest.is_file():
-                os.unlink(tmp)
-                return False
             os.chmod(tmp, 0o444)
             os.replace(tmp, dest)
             return True
@@ -103,19 +89,10 @@ class ObjectStore:
 
     def add_bytes(self, data: bytes) -> tuple[str, bool]:
         """Store ``data``; returns (oid, is_new)."""
+        import io
+
         oid = hashlib.sha256(data).hexdigest()
-        dest = self.path(oid)
-        if dest.is_file():
-            return oid, False
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=dest.parent)
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o444)
-        os.replace(tmp, dest)
-        return oid, True
+        return oid, self.add_stream(io.BytesIO(data), oid)
 
     def verify(self, oid: str) -> None:
         """Raise CorruptObjectError unless the object's content hashes to its oid."""

@@ -21,7 +21,7 @@ from trainers.datasets import fetch
 
 from .errors import DatasetError
 from .jobspec import InputSpec
-from .registry import allocate_version, check_name, list_versions
+from .registry import allocate_version, check_name, list_versions, read_version
 from .snapshot import load_manifest, store_input, store_manifest
 
 if TYPE_CHECKING:
@@ -209,15 +209,11 @@ class Dataset:
 
     @staticmethod
     def get_by_name(workspace: Workspace, name: str, version: str | int = "latest") -> FileDataset:
-        base = workspace.root / "datasets" / name
-        versions = list_versions(base, RECORD)
-        if not versions:
-            raise DatasetError(f"no dataset named {name!r} in workspace {workspace.name!r}; register one with "
-                               "`trainyard datasets register NAME PATH_OR_URL`")
-        v = versions[-1] if version in (None, "latest", "@latest") else int(version)
-        record = read_json(base / str(v) / RECORD)
-        if record is None:
-            raise DatasetError(f"dataset {name!r} has no version {v}; versions: {versions}")
+        try:
+            record = read_version(workspace.root / "datasets" / name, RECORD, version, "dataset",
+                                  "register one with `trainyard datasets register NAME PATH_OR_URL`")
+        except LookupError as exc:
+            raise DatasetError(str(exc)) from None
         return FileDataset(record["sources"], workspace, record)
 
     @staticmethod

@@ -20,11 +20,12 @@ import yaml
 from trainers._atomic import read_json
 
 from .errors import EnvironmentError_
-from .registry import allocate_version, list_versions
+from .registry import allocate_version, list_versions, read_version
 
 if TYPE_CHECKING:
     from .workspace import Workspace
 
+RECORD = "environment.json"
 CONDA_TO_PIP = {
     "pytorch": "torch",
     "pytorch-cpu": "torch",
@@ -239,9 +240,9 @@ class Environment:
     def register(self, workspace: Workspace) -> Environment:
         """Store a new version, unless the latest version has the same content (then return it)."""
         base = workspace.root / "environments" / self.name
-        versions = list_versions(base)
+        versions = list_versions(base, RECORD)
         if versions:
-            latest = read_json(base / str(versions[-1]) / "environment.json")
+            latest = read_json(base / str(versions[-1]) / RECORD)
             if latest and latest.get("hash") == self.compute_hash() and \
                     latest.get("environment_variables") == self.environment_variables:
                 return Environment.from_dict(latest)
@@ -250,23 +251,18 @@ class Environment:
             from trainers._atomic import write_json_atomic
 
             self.version = str(version)
-            write_json_atomic(vdir / "environment.json", self.to_dict())
+            write_json_atomic(vdir / RECORD, self.to_dict())
 
         allocate_version(base, fill)
         return self
 
     @staticmethod
     def get(workspace: Workspace, name: str, version: str | int | None = None) -> Environment:
-        base = workspace.root / "environments" / name
-        versions = list_versions(base)
-        if not versions:
-            raise EnvironmentError_(f"no environment named {name!r} is registered in workspace "
-                                    f"{workspace.name!r}; register it with env.register(ws)")
-        v = int(version) if version not in (None, "latest") else versions[-1]
-        data = read_json(base / str(v) / "environment.json")
-        if data is None:
-            raise EnvironmentError_(f"environment {name!r} has no version {v}; versions: {versions}")
-        return Environment.from_dict(data)
+        try:
+            return Environment.from_dict(read_version(workspace.root / "environments" / name, RECORD, version,
+                                                      "environment", "register it with env.register(ws)"))
+        except LookupError as exc:
+            raise EnvironmentError_(str(exc)) from None
 
     @staticmethod
     def list(workspace: Workspace) -> dict[str, Environment]:
@@ -274,7 +270,7 @@ class Environment:
         if not base.is_dir():
             return {}
         return {d.name: Environment.get(workspace, d.name) for d in sorted(base.iterdir())
-                if d.is_dir() and list_versions(d)}
+                if d.is_dir() and list_versions(d, RECORD)}
 
     def __repr__(self) -> str:
         return f"Environment(name={self.name!r}, version={self.version!r})"

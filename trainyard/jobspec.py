@@ -166,6 +166,9 @@ def parse_job_dict(data: Any, base: Path, path: str = "<job>") -> JobSpec:
     spec.gpus = _expect(res.get("gpus", 0), int, "resources.gpus", path, "an integer")
     spec.instance_count = _expect(res.get("instance_count", 1), int, "resources.instance_count", path,
                                   "an integer")
+    if spec.instance_count != 1:
+        raise JobSpecError("'resources.instance_count' must be 1: multi-node runs are not supported; "
+                           "submit one run per node instead", "resources.instance_count", path)
     limits = _expect(data.get("limits") or {}, dict, "limits", path, "a mapping")
     _check_keys(limits, {"timeout"}, "limits.", path)
     spec.timeout = _expect(limits.get("timeout", DEFAULT_TIMEOUT), int, "limits.timeout", path,

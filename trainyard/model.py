@@ -18,7 +18,7 @@ from trainers._atomic import read_json, write_json_atomic
 from trainers.objects import hash_file
 
 from .errors import RegistryError
-from .registry import allocate_version, check_name, list_versions
+from .registry import allocate_version, check_name, list_versions, read_version
 
 if TYPE_CHECKING:
     from .workspace import Workspace
@@ -194,16 +194,11 @@ def model_dir(workspace: Workspace, name: str, version: int | str) -> Path:
 
 
 def load_model_record(workspace: Workspace, name: str, version: int | str | None) -> dict:
-    base = workspace.root / "models" / name
-    versions = list_versions(base, RECORD)
-    if not versions:
-        raise RegistryError(f"no model named {name!r} in workspace {workspace.name!r}; "
+    try:
+        return read_version(workspace.root / "models" / name, RECORD, version, "model",
                             "`trainyard models list` shows the registered models")
-    v = versions[-1] if version in (None, "", "latest") else int(version)
-    record = read_json(base / str(v) / RECORD)
-    if record is None:
-        raise RegistryError(f"model {name!r} has no version {v}; versions: {versions}")
-    return record
+    except LookupError as exc:
+        raise RegistryError(str(exc)) from None
 
 
 def register_from_run(workspace: Workspace, run_id: str, config: dict) -> Model:

@@ -64,3 +64,20 @@ def _remove_tree(path: Path) -> None:
     import shutil
 
     shutil.rmtree(path, ignore_errors=True)
+
+
+def read_version(base: str | os.PathLike, record: str, version: int | str | None, what: str, hint: str) -> dict:
+    """The record of ``version`` (None/"latest" → the newest complete one) under ``base``. Raises
+    LookupError naming the ``what`` and, when nothing is registered, the ``hint``; callers translate it
+    into their own error family."""
+    from trainers._atomic import read_json
+
+    base = Path(base)
+    versions = list_versions(base, record)
+    if not versions:
+        raise LookupError(f"no {what} named {base.name!r}; {hint}")
+    v = versions[-1] if version in (None, "", "latest", "@latest") else int(version)
+    data = read_json(base / str(v) / record)
+    if data is None:
+        raise LookupError(f"{what} {base.name!r} has no version {v}; versions: {versions}")
+    return data

@@ -69,5 +69,5 @@ def test_register_versions_by_content(tmp_path):
     assert Environment.get(ws, "env").version == "2"
     assert Environment.get(ws, "env", 1).compute_spec()["requirements"] == ["six"]
     assert list(Environment.list(ws)) == ["env"]
-    with pytest.raises(EnvironmentError_, match="no environment named 'nope'"):
+    with pytest.raises(EnvironmentError_, match="no environment named .nope."):
         Environment.get(ws, "nope")

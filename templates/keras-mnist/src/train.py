@@ -6,19 +6,12 @@ import os
 import numpy as np
 
 from trainers import Run
-from trainers.datasets import DatasetFormatError, download_mnist, load_mnist
+from trainers.datasets import load_mnist, take_subset
 
 
 def load(folder, max_train_samples, seed):
-    try:
-        x_train, y_train, x_test, y_test = load_mnist(folder)
-    except DatasetFormatError:
-        if any(os.scandir(folder)):
-            raise
-        x_train, y_train, x_test, y_test = load_mnist(download_mnist(folder))
-    if max_train_samples and max_train_samples < len(x_train):
-        keep = np.random.default_rng(seed).choice(len(x_train), max_train_samples, replace=False)
-        x_train, y_train = x_train[keep], y_train[keep]
+    x_train, y_train, x_test, y_test = load_mnist(folder, download_if_empty=True)
+    x_train, y_train = take_subset(x_train, y_train, max_train_samples, seed)
     flat = lambda x: x.reshape(len(x), -1).astype("float32") / 255.0  # noqa: E731
     return flat(x_train), y_train.astype(int), flat(x_test), y_test.astype(int)
 

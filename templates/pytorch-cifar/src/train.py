@@ -10,7 +10,7 @@ import torch.nn.functional as F
 import torchvision.transforms as transforms
 
 from trainers import Run
-from trainers.datasets import CIFAR10_CLASSES, DatasetFormatError, load_cifar10
+from trainers.datasets import CIFAR10_CLASSES, load_cifar10, take_subset
 
 
 class Net(nn.Module):
@@ -48,20 +48,13 @@ class ArrayDataset(torch.utils.data.Dataset):
 
 
 def load(folder, max_train_samples, seed):
-    try:
-        data = load_cifar10(folder)
-    except DatasetFormatError:
-        if any(os.scandir(folder)):
-            raise
+    if not any(os.scandir(folder)):  # empty: torchvision downloads (and md5-checks) the python batches
         import torchvision
 
         print(f"{folder} is empty: downloading CIFAR-10 with torchvision", flush=True)
         torchvision.datasets.CIFAR10(root=folder, train=True, download=True)
-        data = load_cifar10(folder)
-    x_train, y_train, x_test, y_test = data
-    if max_train_samples and max_train_samples < len(x_train):
-        keep = np.random.default_rng(seed).choice(len(x_train), max_train_samples, replace=False)
-        x_train, y_train = x_train[keep], y_train[keep]
+    x_train, y_train, x_test, y_test = load_cifar10(folder)
+    x_train, y_train = take_subset(x_train, y_train, max_train_samples, seed)
     return x_train, y_train, x_test, y_test
 
 

@@ -11,20 +11,12 @@ from sklearn.metrics import confusion_matrix
 from sklearn.multiclass import OneVsRestClassifier
 
 from trainers import Run
-from trainers.datasets import DatasetFormatError, download_mnist, load_mnist
+from trainers.datasets import load_mnist, take_subset
 
 
 def load(folder, max_train_samples, seed):
-    try:
-        x_train, y_train, x_test, y_test = load_mnist(folder)
-    except DatasetFormatError:
-        if any(os.scandir(folder)):
-            raise
-        print(f"{folder} is empty: downloading MNIST into it", flush=True)
-        x_train, y_train, x_test, y_test = load_mnist(download_mnist(folder))
-    if max_train_samples and max_train_samples < len(x_train):
-        keep = np.random.default_rng(seed).choice(len(x_train), max_train_samples, replace=False)
-        x_train, y_train = x_train[keep], y_train[keep]
+    x_train, y_train, x_test, y_test = load_mnist(folder, download_if_empty=True)
+    x_train, y_train = take_subset(x_train, y_train, max_train_samples, seed)
     # 784 pixel features scaled to [0, 1], as the tutorial does
     return (x_train.reshape(len(x_train), -1) / 255.0, y_train.astype(int),
             x_test.reshape(len(x_test), -1) / 255.0, y_test.astype(int))
