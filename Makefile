@@ -21,7 +21,7 @@ demo: install
 	  $(CURDIR)/$(TY) models list
 
 lint: install
-	$(VENV)/bin/ruff check trainyard trainers scripts tests benchmarks infra
+	$(VENV)/bin/ruff check trainyard trainers scripts tests benchmarks infra templates
 
 test: install lint
 	$(PY) -m pytest -q

@@ -44,8 +44,12 @@ def fetch_url(workspace: Workspace, url: str, progress: Progress | None = None) 
     if dest.is_file():
         return dest
 
-    def report(done: int, total: int) -> None:
-        if progress:
+    shown = [0]
+
+    def report(done: int, total: int) -> None:  # a line per 10 % (or per 10 MB when the size is unknown)
+        step = total / 10 if total else 10e6
+        if progress and (done - shown[0] >= step or done == total):
+            shown[0] = done
             progress(f"downloading {name}: {done / 1e6:.1f}" + (f" / {total / 1e6:.1f} MB" if total else " MB"))
 
     try:
