@@ -15,6 +15,7 @@ from .tracker import node_for, sync_step
 from .workspace import Workspace
 
 STREAMED_LOGS = ("environment_build.log", "std_log.txt")
+MAX_CATCH_UP_STEPS = 200  # each step reads up to 512 KiB of logs
 
 
 class Run:
@@ -56,9 +57,11 @@ class Run:
         return sync_step(self.workspace, self.id).chunks
 
     def get_status(self) -> str:
-        """Sync with the node until caught up (finishing a pull a disconnected client missed)."""
-        while self.status not in TERMINAL and self.refresh():
-            pass
+        """Sync with the node until caught up (finishing a pull a disconnected client missed); a job that
+        logs faster than it can be read is left for `runs attach` after a bounded number of steps."""
+        for _ in range(MAX_CATCH_UP_STEPS):
+            if self.status in TERMINAL or not self.refresh():
+                break
         return self.status
 
     # -- waiting and streaming ----------------------------------------------------------------------

@@ -27,7 +27,7 @@ BUDGET = {
     "pytorch-cifar": ["--set", "inputs.epochs=1"],
 }
 METRICS = {"sklearn-mnist": ("accuracy", 0.7), "keras-mnist": ("Final test accuracy", 0.7),
-           "pytorch-cifar": ("accuracy", 0.0)}
+           "pytorch-cifar": ("epoch test accuracy", 0.0)}  # 48 synthetic images: only that it was measured
 
 
 @pytest.mark.parametrize("template", ["sklearn-mnist", "keras-mnist", "pytorch-cifar"])
@@ -41,7 +41,7 @@ def test_template_trains_registers_and_loads(template, tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     details = json.loads(out.stdout)
     metric, floor = METRICS[template]
-    assert details["metrics"][metric] >= floor
+    assert floor <= details["metrics"][metric] <= 1
     assert "confusion matrix (image)" in details["images"]
     ws = Workspace.load()
     model = Model(ws, details["modelId"].split(":")[0])

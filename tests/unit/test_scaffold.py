@@ -92,4 +92,4 @@ def test_dry_run_writes_nothing_and_list(tmp_path):
     listed = subprocess.run([sys.executable, "-m", "scripts.scaffold", "--list"], cwd=REPO,
                             capture_output=True, text=True)
     assert "iris-svm:" in listed.stdout and "kernel [str, default 'linear']" in listed.stdout
-    assert {t.name for t in list_templates()} >= {"iris-svm"}
+    assert {t.name for t in list_templates()} == {"iris-svm", "sklearn-mnist", "keras-mnist", "pytorch-cifar"}
