@@ -61,6 +61,18 @@ class RunStore:
             fcntl.flock(fh, fcntl.LOCK_EX)
             yield
 
+    @contextmanager
+    def sync_lock(self, run_id: str):
+        """Held while one process syncs a run with its node; yields False if another process holds it
+        (that one is appending the logs and pulling the outputs, so this one should not)."""
+        with open(self.run_dir(run_id) / ".sync.lock", "w") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                yield False
+                return
+            yield True
+
     def update(self, run_id: str, change: Callable[[dict], None]) -> dict:
         with self._locked(run_id):
             record = self.load(run_id)

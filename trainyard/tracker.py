@@ -59,11 +59,19 @@ def node_for(workspace: Workspace, record: dict):
 def sync_step(workspace: Workspace, run_id: str, node=None) -> SyncResult:
     store = RunStore(workspace.root)
     record = store.load(run_id)
+    if record["status"] in TERMINAL or not record.get("launched"):  # done, or still being submitted
+        return SyncResult(record["status"])
+    with store.sync_lock(run_id) as mine:
+        if not mine:  # another client is syncing this run right now
+            return SyncResult(store.load(run_id)["status"])
+        return _sync_locked(workspace, store, store.load(run_id), node)
+
+
+def _sync_locked(workspace: Workspace, store: RunStore, record: dict, node) -> SyncResult:
+    run_id = record["run_id"]
     if record["status"] in TERMINAL:
         return SyncResult(record["status"])
     run_dir = store.run_dir(run_id)
-    if not record.get("launched"):  # still being submitted (or the submitter died before launch)
-        return SyncResult(record["status"])
     if record["status"] == "Finalizing" or record.get("node_state") in NODE_TERMINAL:
         return SyncResult(finalize(workspace, run_id, node))
     node = node or node_for(workspace, record)
@@ -90,10 +98,10 @@ def sync_step(workspace: Workspace, run_id: str, node=None) -> SyncResult:
                          node_reason=answer.get("reason"), **extra)
         return SyncResult(finalize(workspace, run_id, node), chunks)
     if state in NODE_TERMINAL:  # ended, but logs still to catch up on: keep polling
-        return SyncResult("Running" if record["status"] == "Running" else record["status"], chunks)
-    if state and state != record["status"] or answer.get("reason") != record.get("status_reason"):
+        return SyncResult(record["status"], chunks)
+    if (state, answer.get("reason")) != (record["status"], record.get("status_reason")):
         store.set_status(run_id, state, answer.get("reason"), **extra)
-    return SyncResult(state or record["status"], chunks)
+    return SyncResult(state, chunks)
 
 
 def mark_unreachable(workspace: Workspace, record: dict, exc: Exception) -> str:

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.conftest import REPO, TRAINYARD, run_cli
+from tests.conftest import REPO, TRAINYARD, run_cli, write
 from tests.e2e.jobs import make_project
 from trainyard import ActivityFailedException, Experiment, Model, Run, ScriptRunConfig, Workspace
 from trainyard.runstore import RunStore
@@ -172,3 +172,23 @@ def test_submit_script_matches_cli(tmp_path):
     out = subprocess.run([sys.executable, str(REPO / "scripts" / "submit.py"), str(job), "--set",
                           "inputs.mode=crash"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 3 and "exited with code 3" in out.stderr
+
+
+CHATTY = "import time\nfor i in range(400):\n    print(f'line {i:04d}', flush=True)\n    time.sleep(0.005)\n"
+
+
+def test_two_followers_do_not_duplicate_logs(tmp_path):
+    """`submit` and `runs attach` following one chatty run at once: every log line is stored once."""
+    write(tmp_path / "src" / "chatty.py", CHATTY)
+    job = write(tmp_path / "job.yml", "code: src\ncommand: python chatty.py\n")
+    followers = [subprocess.Popen([TRAINYARD, "submit", str(job)], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)]
+    ws = Workspace.load()
+    run_id = wait_for_status(ws, "Running")
+    followers += [subprocess.Popen([TRAINYARD, "runs", "attach", run_id], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for p in followers:
+        p.communicate(timeout=60)
+        assert p.returncode == 0
+    lines = (RunStore(ws.root).run_dir(run_id) / "logs" / "std_log.txt").read_text().splitlines()
+    assert lines == [f"line {i:04d}" for i in range(400)]
