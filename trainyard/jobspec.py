@@ -7,6 +7,7 @@ missing ``code`` directory or a ``${{inputs.x}}`` with no input ``x`` is a JobSp
 
 from __future__ import annotations
 
+import itertools
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from .environment import Environment
 from .errors import EnvironmentError_, JobSpecError
 
 EXPERIMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,254}$")
+PYTHON_RE = re.compile(r"python[0-9.]*")
 PLACEHOLDER_RE = re.compile(r"\$\{\{\s*([^}]*?)\s*\}\}")
 TOP_KEYS = {"$schema", "type", "experiment_name", "display_name", "description", "tags", "code",
             "command", "inputs", "environment", "environment_variables", "compute", "resources",
@@ -178,7 +180,25 @@ def parse_job_dict(data: Any, base: Path, path: str = "<job>") -> JobSpec:
     if data.get("register_model") is not None:
         spec.register_model = parse_register_model(data["register_model"], path)
     validate_placeholders(spec)
+    check_command_script(spec.command, spec.code, "command", path)
     return spec
+
+
+def check_command_script(command: str, code: Path, key: str, path: str = "<job>") -> None:
+    """A command that starts ``python SCRIPT.py`` must find SCRIPT.py in the code directory; the error
+    lists the scripts that are there. Other commands (``python -m``, shell pipelines) are not checked."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return
+    if len(words) < 2 or not PYTHON_RE.fullmatch(Path(words[0]).name) or not words[1].endswith(".py") \
+            or "${{" in words[1] or (code / words[1]).is_file():
+        return
+    scripts = sorted(str(p.relative_to(code)) for p in itertools.islice(code.rglob("*.py"), 200))
+    raise JobSpecError(f"the command runs {words[1]!r}, which is not in the code directory {code} "
+                       f"(scripts there: {', '.join(scripts[:10]) or 'none'}); fix the script name, or point the "
+                       "code directory (job.yml 'code', ScriptRunConfig source_directory) at its folder",
+                       key, path)
 
 
 def check_experiment_name(name: str, path: str = "<job>") -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from .environment import Environment
 from .errors import JobSpecError
-from .jobspec import DEFAULT_TIMEOUT, InputSpec, JobSpec
+from .jobspec import DEFAULT_TIMEOUT, InputSpec, JobSpec, check_command_script
 
 
 class RunConfiguration:
@@ -56,9 +56,6 @@ class ScriptRunConfig:
             raise JobSpecError(f"source_directory {code} is not a directory", "source_directory")
         if self.script is None and self.command is None:
             raise JobSpecError("give ScriptRunConfig a script or a command", "script")
-        if self.script is not None and not (code / self.script).is_file():
-            raise JobSpecError(f"script {self.script!r} not found in {code}; check the name or "
-                               "source_directory", "script")
         inputs: dict[str, InputSpec] = {}
         words = []
         for i, arg in enumerate(self.run_config.arguments):
@@ -74,6 +71,7 @@ class ScriptRunConfig:
             command = " ".join([base, *words])
         else:
             command = " ".join(["python", shlex.quote(self.script), *words])
+            check_command_script(command, code, "script")
         target = self.run_config.target
         compute = "local" if target is None else getattr(target, "name", target)
         if not isinstance(compute, str):

@@ -104,8 +104,19 @@ limits:
 
 def test_script_run_config_missing_script(project):
     """A script that does not exist in source_directory is a clear error."""
-    with pytest.raises(JobSpecError, match="not found"):
+    with pytest.raises(JobSpecError, match="'nope.py', which is not in the code directory") as err:
         ScriptRunConfig(str(project / "src"), "nope.py").to_job_spec()
+    assert "scripts there: train.py" in str(err.value)
+
+
+def test_job_yml_command_script_missing(project):
+    """`python X.py` in a job.yml whose code directory lacks X.py is refused before anything runs."""
+    job = write(project / "job.yml", GOOD.replace("python train.py", "python tain.py"))
+    with pytest.raises(JobSpecError, match="'tain.py'.*scripts there: train.py") as err:
+        parse_job_file(job)
+    assert err.value.key == "command"
+    module = write(project / "job2.yml", GOOD.replace("python train.py", "python -m train"))
+    assert parse_job_file(module).command.startswith("python -m train")
 
 
 def test_cli_malformed_job_has_no_traceback(project):
