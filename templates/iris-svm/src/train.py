@@ -10,6 +10,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.svm import SVC
 
 from trainers import Run
+from trainers.datasets import take_subset
 
 
 def main():
@@ -17,14 +18,17 @@ def main():
     parser.add_argument("--kernel", type=str, default="linear", help="Kernel type for the SVM")
     parser.add_argument("--penalty", type=float, default=1.0, help="Penalty parameter C")
     parser.add_argument("--seed", type=int, default=0, help="Seed for the train/test split")
+    parser.add_argument("--max-train-samples", type=int, default=0, help="Train on a random subset (0 = all)")
     args = parser.parse_args()
 
     run = Run.get_context()
     iris = datasets.load_iris()
     x_train, x_test, y_train, y_test = train_test_split(iris.data, iris.target, random_state=args.seed)
+    x_train, y_train = take_subset(x_train, y_train, args.max_train_samples, args.seed)
 
     run.log("Kernel type", str(args.kernel))
     run.log("Penalty", float(args.penalty))
+    run.log("train samples", len(x_train))
 
     model = SVC(kernel=args.kernel, C=args.penalty).fit(x_train, y_train)
     predictions = model.predict(x_test)
