@@ -120,6 +120,9 @@ class Node:
                 raise NodeError(f"manifest entry {e['path']!r} escapes the run directory")
             target = dest / rel
             target.parent.mkdir(parents=True, exist_ok=True)
+            if not self.objects.has(e["oid"]):
+                raise NodeError(f"the node's copy of {e['path']} is missing or was altered (and dropped); "
+                                "submit again to re-send it")
             src = self.objects.path(e["oid"])
             if e["mode"] & 0o111:  # objects are read-only; executables get their own copy
                 shutil.copyfile(src, target)

@@ -1,7 +1,12 @@
 """Content-addressed blob store: ``<root>/objects/ab/cdef…`` keyed by sha256 (the ``oid``).
 
-Standard library only: the node helper and the control plane share it. Objects are immutable: written to a temp file, fsynced, renamed into place, never overwritten, and
-verified on read when asked.
+Standard library only: the node helper and the control plane share it. Objects are immutable: written to a
+temp file, fsynced, renamed into place, never overwritten, and verified on read when asked.
+
+Nodes hard-link objects into run directories, and mode 0444 does not stop a job running as root from
+writing through such a link. So every object is *sealed* with a fixed mtime when stored; a write changes
+the mtime, and ``has`` re-hashes an unsealed object, dropping it when it no longer matches its oid (the next
+sync sends it again) instead of handing the altered bytes to later runs.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 CHUNK = 1 << 20
+SEALED_NS = 946_684_800 * 10**9  # 2000-01-01T00:00:00Z, the mtime of every stored object
 
 
 def hash_file(path: str | os.PathLike) -> str:
@@ -49,7 +55,22 @@ class ObjectStore:
         return self.root / oid[:2] / oid[2:]
 
     def has(self, oid: str) -> bool:
-        return self.path(oid).is_file()
+        """Whether the object is stored intact: one ``stat`` when it is sealed; an unsealed one (written to
+        since, or stored before objects were sealed) is re-hashed, then sealed if intact or removed."""
+        path = self.path(oid)
+        try:
+            if path.stat().st_mtime_ns == SEALED_NS:
+                return True
+        except FileNotFoundError:
+            return False
+        if hash_file(path) == oid:
+            try:
+                os.utime(path, ns=(SEALED_NS, SEALED_NS))
+            except PermissionError:  # another user's store: intact, just not sealed by us
+                pass
+            return True
+        path.unlink(missing_ok=True)
+        return False
 
     def add_file(self, src: str | os.PathLike, oid: str | None = None) -> tuple[str, bool]:
         """Store a copy of ``src``; returns (oid, is_new). An existing object is never rewritten."""
@@ -66,7 +87,7 @@ class ObjectStore:
         """Store a stream that must hash to ``oid`` (temp file, fsync, rename); returns is_new.
         A mismatch stores nothing."""
         dest = self.path(oid)
-        if dest.is_file():
+        if self.has(oid):
             return False
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=dest.parent)
@@ -81,6 +102,7 @@ class ObjectStore:
             if digest.hexdigest() != oid:
                 raise CorruptObjectError(f"blob {oid[:12]} arrived corrupted (hashes to {digest.hexdigest()[:12]})")
             os.chmod(tmp, 0o444)
+            os.utime(tmp, ns=(SEALED_NS, SEALED_NS))
             os.replace(tmp, dest)
             return True
         except BaseException:

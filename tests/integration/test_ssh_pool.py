@@ -346,3 +346,41 @@ def test_gpu_slots_get_cuda_visible_devices(pool, tmp_path):
     assert out.returncode == 0 and "CVD=0" in out.stderr
     too_many = submit(write(tmp_path / "job3.yml", "code: src\ncommand: python gpu.py\nresources:\n  gpus: 3\n"))
     assert too_many.returncode == 1 and "has 2 GPUs, the job asks for 3" in too_many.stderr
+
+
+READ_INPUT = """\
+import os, sys
+from trainers import Run
+run = Run.get_context()
+folder = sys.argv[1]
+assert folder == run.input_datasets["d"] == os.environ["TRAINYARD_INPUT_D"]
+run.log("bytes", sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder)))
+if sys.argv[2:] == ["tamper"]:  # as root, mode 0444 does not stop this write through the hard link
+    with open(os.path.join(folder, "part0.bin"), "ab") as fh:
+        fh.write(b"tampered")
+"""
+
+
+def test_dataset_input_synced_once_and_cached_on_node(pool, tmp_path):
+    """A registered dataset reaches the node by the snapshot's blob sync; a second run sends none of it,
+    and a job that writes into its input does not alter what later runs get."""
+    for i in range(4):
+        write(tmp_path / "data" / f"part{i}.bin", f"{i}" * 50_000)
+    assert run_cli("datasets", "register", "d", str(tmp_path / "data")).returncode == 0
+    write(tmp_path / "src" / "read.py", READ_INPUT)
+    job = write(tmp_path / "job.yml", "code: src\ncommand: python read.py ${{inputs.d}} ${{inputs.extra}}\n"
+                "inputs:\n  extra: ''\n  d:\n    type: uri_folder\n    path: dataset:d@latest\n    mode: ro_mount\n")
+    cfg = pool["config"]
+    cfg["computes"]["pool"]["nodes"] = cfg["computes"]["pool"]["nodes"][:1]
+    set_config(tmp_path, cfg)
+    first, second = (json.loads(submit(job, "--json").stdout) for _ in range(2))
+    assert first["metrics"] == second["metrics"] == {"bytes": 200_000}
+    ws = Workspace.load()
+    sent = [Run(ws, r["runId"]).record["bytes_sent"] for r in (first, second)]
+    assert sent[0] > 200_000 and sent[1] == 0  # data and code already on the node
+    node_file = pool["roots"][0] / "runs" / second["runId"] / "inputs" / "d" / "part0.bin"
+    assert node_file.stat().st_nlink >= 3  # one blob in the node's objects/, linked into both runs
+    tamper = json.loads(submit(job, "--json", "--set", "inputs.extra=tamper").stdout)
+    after = json.loads(submit(job, "--json").stdout)
+    assert tamper["metrics"]["bytes"] == after["metrics"]["bytes"] == 200_000
+    assert 50_000 <= Run(ws, after["runId"]).record["bytes_sent"] < 51_000  # only the altered blob, re-sent
