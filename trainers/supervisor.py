@@ -139,7 +139,10 @@ class Supervisor:
         else:
             env["PATH"] = os.path.dirname(env_info["python"]) + os.pathsep + env.get("PATH", "")
         with open(self.logs / "std_log.txt", "ab") as out:
-            proc = subprocess.Popen(["/bin/bash", "-c", self.job["command"]], cwd=self.run_dir / "src",
+            # --norc --noprofile: bash sources ~/.bashrc when it looks started by sshd (SSH_CLIENT set, own
+            # session), and a pyenv/conda init there would put another `python` ahead of the job's environment
+            proc = subprocess.Popen(["/bin/bash", "--norc", "--noprofile", "-c", self.job["command"]],
+                                    cwd=self.run_dir / "src",
                                     stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
                                     start_new_session=True)
         self.write(state="Running", reason=None, pid=proc.pid, pid_start=process_start_time(proc.pid),

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -26,6 +27,20 @@ def wait_for_status(ws: Workspace, wanted: str, timeout: float = 60) -> str:
                 return run.id
         time.sleep(0.1)
     raise AssertionError(f"no run reached {wanted}")
+
+
+def test_job_ignores_the_nodes_bashrc(tmp_path, monkeypatch):
+    """A ~/.bashrc putting another python first (a pyenv or conda init) does not change the job's interpreter,
+    even where bash thinks sshd started it (SSH_CLIENT set, own session)."""
+    fake = write(tmp_path / "fakebin" / "python", "#!/bin/sh\necho WRONG-PYTHON\nexit 7\n")
+    fake.chmod(0o755)
+    write(tmp_path / "home" / ".bashrc", f"export PATH={fake.parent}:$PATH\n")
+    monkeypatch.setenv("SSH_CLIENT", "127.0.0.1 50000 22")
+    monkeypatch.delenv("SHLVL", raising=False)  # as under a login shell that is not bash (dash, sh)
+    write(tmp_path / "src" / "which.py", "import sys\nprint('EXE=' + sys.executable)\n")
+    out = run_cli("submit", str(write(tmp_path / "job.yml", "code: src\ncommand: python which.py\n")))
+    assert out.returncode == 0, out.stderr
+    assert f"EXE={Path(TRAINYARD).parent / 'python'}\n" in out.stderr and "WRONG-PYTHON" not in out.stderr
 
 
 def test_cli_submit_completes_and_registers(tmp_path):
