@@ -4,7 +4,7 @@
 
 (a) warm submit→Completed for a no-op job (Python API and CLI) vs `ssh -i KEY host python3 noop.py`;
 (b) bytes sent re-submitting an MB/files tree after changing one file;
-(c) first-sync throughput (blobs the node lacks, over SFTP) vs `scp -r` of the same tree;
+(c) first-sync throughput (the blobs the node lacks, one framed stream on the helper channel) vs `scp -r` of the same tree;
 (d) outputs pull throughput vs `scp -r` of the same outputs.
 Prints figures; asserts nothing.
 """

@@ -27,6 +27,8 @@ from .stream import read_frames, write_frame
 from .supervisor import TRAINERS_PARENT, is_alive
 
 MAX_CHUNK = 512 * 1024
+MAX_POLL_WAIT = 5.0  # seconds a poll may be held open
+POLL_INTERVAL = 0.02
 TERMINAL = {"Completed", "Failed", "Canceled"}
 
 
@@ -152,7 +154,19 @@ class Node:
         return {"supervisor_pid": proc.pid}
 
     def poll(self, payload: dict) -> dict:
-        """Status plus new bytes of each log file past the client's offsets."""
+        """Status plus new bytes of each log file past the client's offsets. With ``wait`` (seconds) and
+        ``known`` ([state, reason] the client has), hold the answer until something changes or ``wait``
+        passes (a long poll: the client hears of a change at once, with no round trips in between)."""
+        deadline = time.monotonic() + min(float(payload.get("wait") or 0), MAX_POLL_WAIT)
+        known = payload.get("known")
+        while True:
+            answer = self._poll_once(payload)
+            if answer["chunks"] or answer.get("state") in TERMINAL or answer.get("state") == "Lost" or \
+                    [answer.get("state"), answer.get("reason")] != known or time.monotonic() >= deadline:
+                return answer
+            time.sleep(POLL_INTERVAL)
+
+    def _poll_once(self, payload: dict) -> dict:
         run_dir = self.run_dir(payload["run_id"])
         status = read_json(run_dir / "status.json")
         if status is None:
@@ -287,6 +301,8 @@ def serve(root: str) -> int:
 
     ``receive`` is followed on stdin by ``payload.count`` blob frames; ``send`` answers with frames."""
     inp, out = sys.stdin.buffer, sys.stdout.buffer
+    out.write((json.dumps({"ready": True, "pid": os.getpid()}) + "\n").encode())  # the client waits for this
+    out.flush()
     while line := inp.readline():
         if not line.strip():
             continue

@@ -16,6 +16,7 @@ from .workspace import Workspace
 
 STREAMED_LOGS = ("environment_build.log", "std_log.txt")
 MAX_CATCH_UP_STEPS = 200  # each step reads up to 512 KiB of logs
+POLL_WAIT = 0.5  # seconds the node may hold a poll open while nothing changes
 
 
 class Run:
@@ -52,9 +53,10 @@ class Run:
     def display_name(self) -> str | None:
         return self.record.get("display_name")
 
-    def refresh(self) -> dict[str, bytes]:
-        """One step of syncing with the node (no-op once terminal); returns new log bytes by file."""
-        return sync_step(self.workspace, self.id).chunks
+    def refresh(self, wait: float = 0.0) -> dict[str, bytes]:
+        """One step of syncing with the node (no-op once terminal); returns new log bytes by file. With
+        ``wait``, the node answers as soon as something changes, or after ``wait`` seconds."""
+        return sync_step(self.workspace, self.id, wait=wait).chunks
 
     def get_status(self) -> str:
         """Sync with the node until caught up (finishing a pull a disconnected client missed); a job that
@@ -76,7 +78,8 @@ class Run:
             self._replay_logs(out)
         last, delay = None, 0.02
         while True:
-            chunks = self.refresh()
+            started = time.monotonic()
+            chunks = self.refresh(wait=POLL_WAIT)
             record = self.record
             if show_output:
                 if (record["status"], record.get("status_reason")) != last and record["status"] not in TERMINAL:
@@ -92,8 +95,10 @@ class Run:
             if deadline is not None and time.monotonic() > deadline:
                 raise RunError(f"run {self.id} still {record['status']} after {timeout} s; it keeps "
                                f"going — `trainyard runs attach {self.id}` to follow it", self.id)
-            delay = 0.02 if chunks else min(delay * 1.5, 0.5)
-            time.sleep(delay)
+            # the poll itself waited on the node; sleep only for what it did not (another client was
+            # syncing this run, or a step that does not poll)
+            delay = 0.02 if chunks else min(delay * 1.5, POLL_WAIT)
+            time.sleep(max(0.0, delay - (time.monotonic() - started)))
         if show_output:
             out.write(self.render_summary())
             out.flush()

@@ -56,7 +56,8 @@ def node_for(workspace: Workspace, record: dict):
     return open_node(workspace, record["compute"], (record.get("node") or {}).get("name"))
 
 
-def sync_step(workspace: Workspace, run_id: str, node=None) -> SyncResult:
+def sync_step(workspace: Workspace, run_id: str, node=None, wait: float = 0.0) -> SyncResult:
+    """One poll of the run's node; with ``wait``, the node holds the poll until something changes."""
     store = RunStore(workspace.root)
     record = store.load(run_id)
     if record["status"] in TERMINAL or not record.get("launched"):  # done, or still being submitted
@@ -64,10 +65,10 @@ def sync_step(workspace: Workspace, run_id: str, node=None) -> SyncResult:
     with store.sync_lock(run_id) as mine:
         if not mine:  # another client is syncing this run right now
             return SyncResult(store.load(run_id)["status"])
-        return _sync_locked(workspace, store, store.load(run_id), node)
+        return _sync_locked(workspace, store, store.load(run_id), node, wait)
 
 
-def _sync_locked(workspace: Workspace, store: RunStore, record: dict, node) -> SyncResult:
+def _sync_locked(workspace: Workspace, store: RunStore, record: dict, node, wait: float) -> SyncResult:
     run_id = record["run_id"]
     if record["status"] in TERMINAL:
         return SyncResult(record["status"])
@@ -76,7 +77,8 @@ def _sync_locked(workspace: Workspace, store: RunStore, record: dict, node) -> S
         return SyncResult(finalize(workspace, run_id, node))
     node = node or node_for(workspace, record)
     try:
-        answer = node.call("poll", {"run_id": run_id, "offsets": current_offsets(run_dir)})
+        answer = node.call("poll", {"run_id": run_id, "offsets": current_offsets(run_dir), "wait": wait,
+                                    "known": [record["status"], record.get("status_reason")]})
     except ConnectError as exc:
         return SyncResult(mark_unreachable(workspace, record, exc))
     if record.get("unreachable_since"):

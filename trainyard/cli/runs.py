@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..metrics import compute_series, load_records, plot_series
-from ..run import Run
+from ..run import POLL_WAIT, Run
 from ..runstore import TERMINAL, RunStore
 from ._render import echo_json, echo_table, fmt_duration, fmt_time, fmt_value, load_workspace
 
@@ -142,11 +142,11 @@ def logs(ctx: click.Context, run_id: str, log_file: str, follow: bool) -> None:
     if path.is_file():
         click.echo(path.read_text(errors="replace"), nl=False)
     while follow and run.status not in TERMINAL:
-        chunks = run.refresh()
+        chunks = run.refresh(wait=POLL_WAIT)  # the node answers when there is something new
         if log_file in chunks:
             click.echo(chunks[log_file].decode(errors="replace"), nl=False)
         else:
-            time.sleep(0.3)
+            time.sleep(0.05)  # another client may be syncing this run: do not spin
 
 
 @runs.command("attach")

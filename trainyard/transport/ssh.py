@@ -9,6 +9,7 @@ TransferError. Remote commands are argv lists joined with ``shlex.join``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -27,6 +28,16 @@ from trainers.stream import read_frames, write_frame
 from ..errors import AuthError, CommandError, ConnectError, HostKeyError, TransferError
 
 CHUNK = 1024 * 1024
+HELPER_MISSING = 97  # the bootstrap's exit code when this helper version is not on the node
+BOOTSTRAP = f"""\
+import os, sys
+helper = os.path.expanduser(sys.argv.pop(1))
+if not os.path.isfile(os.path.join(helper, ".complete")):
+    sys.exit({HELPER_MISSING})
+sys.path.insert(0, helper)
+from trainers.node import main
+sys.exit(main(sys.argv[1:]))
+"""
 IDEMPOTENT = {"info", "have", "poll", "list_files", "cancel", "put_manifest", "gc"}
 PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")  # one AEAD pass per packet
 WINDOW = 64 * 1024 * 1024
@@ -191,8 +202,6 @@ class SSHNode:
         self._transport: paramiko.Transport | None = None
         self._jump: SSHNode | None = None
         self._sftp: paramiko.SFTPClient | None = None
-        self._root: str | None = None
-        self._helper: str | None = None
         self._server: paramiko.Channel | None = None
         self._server_out = None
         self.bytes_sent = 0
@@ -303,14 +312,6 @@ class SSHNode:
             chan.close()
         return code, bytes(out), bytes(err)
 
-    @property
-    def root(self) -> str:
-        if self._root is None:
-            home = self.sftp().normalize(".")
-            self._root = self.config.root.replace("~", home, 1) if self.config.root.startswith("~") \
-                else self.config.root
-        return self._root
-
     def sftp(self) -> paramiko.SFTPClient:
         transport = self.connect()
         if self._sftp is None or self._sftp.get_channel().closed:
@@ -318,17 +319,32 @@ class SSHNode:
         return self._sftp
 
     def _helper_argv(self, verb: str, *extra: str) -> list[str]:
-        return ["env", *(f"{k}={v}" for k, v in sorted(self.config.env.items())), f"PYTHONPATH={self.ensure_helper()}",
-                self.config.python, "-m", "trainers.node", "--root", self.root, verb, *extra]
+        """The helper's command line; ``~`` in the root is expanded on the node, by the helper itself."""
+        return ["env", *(f"{k}={v}" for k, v in sorted(self.config.env.items())), self.config.python, "-c",
+                BOOTSTRAP, f"{self.config.root}/helper/{helper_oid()}", "--root", self.config.root, verb, *extra]
 
     def _server_channel(self) -> paramiko.Channel:
-        """The long-lived helper process of this connection (``trainers.node serve``)."""
-        if self._server is None or self._server.closed or self._server.exit_status_ready():
-            argv = self._helper_argv("serve")
-            self._server = self.connect().open_session(timeout=self.config.connect_timeout)
-            self._server.exec_command(shlex.join(argv))
-            self._server_out = _ChannelReader(self._server)
-        return self._server
+        """The long-lived helper process of this connection (``trainers.node serve``). It is started
+        straight away; only when the node says it lacks this helper version is the helper shipped."""
+        if self._server is not None and not self._server.closed and not self._server.exit_status_ready():
+            return self._server
+        argv = self._helper_argv("serve")
+        for attempt in (1, 2):
+            chan = self.connect().open_session(timeout=self.config.connect_timeout)
+            chan.settimeout(self.config.command_timeout)
+            chan.exec_command(shlex.join(argv))
+            reader = _ChannelReader(chan)
+            if reader.readline():  # the helper's greeting: it runs
+                self._server, self._server_out = chan, reader
+                return chan
+            code = chan.recv_exit_status()
+            err = chan.recv_stderr(65536).decode(errors="replace") if chan.recv_stderr_ready() else ""
+            chan.close()
+            if code != HELPER_MISSING or attempt == 2:
+                raise CommandError(argv, code, err or "the node helper did not start; check that "
+                                   f"{self.config.python!r} runs on the node")
+            self.ship_helper()
+        raise AssertionError("unreachable")
 
     def call(self, verb: str, payload: dict) -> dict:
         """One helper step over the connection's helper process; reconnects once for idempotent verbs."""
@@ -361,29 +377,26 @@ class SSHNode:
         return answer
 
     # -- the helper -----------------------------------------------------------------------------------
-    def ensure_helper(self) -> str:
-        """Ship ``trainers`` to ``ROOT/helper/<oid>/`` (once per content) and return that directory."""
-        if self._helper:
-            return self._helper
-        package = Path(trainers.__file__).parent
-        files = sorted(p for p in package.glob("*.py"))
-        oid = hash_text("\n".join(f"{p.name} {hash_file(p)}" for p in files))[:24]
-        target = f"{self.root}/helper/{oid}"
+    def ship_helper(self) -> str:
+        """Copy ``trainers`` to ``ROOT/helper/<oid>/`` over SFTP (once per content); returns that directory."""
         sftp = self.sftp()
+        root = self.config.root
+        if root.startswith("~"):
+            root = root.replace("~", sftp.normalize("."), 1)
+        target = f"{root}/helper/{helper_oid()}"
         try:
             sftp.stat(f"{target}/.complete")
         except OSError:
             tmp = f"{target}.tmp-{os.getpid()}"
             _makedirs(sftp, f"{tmp}/trainers")
-            for p in files:
+            for p in helper_files():
                 sftp.put(str(p), f"{tmp}/trainers/{p.name}")
             with sftp.open(f"{tmp}/.complete", "w") as fh:
-                fh.write(oid)
+                fh.write(helper_oid())
             try:
                 sftp.posix_rename(tmp, target)
             except OSError:  # another client shipped it first
                 self.exec(["rm", "-rf", tmp])
-        self._helper = target
         return target
 
     # -- transfers ---------------------------------------------------------------------------------
@@ -454,10 +467,15 @@ class SSHNode:
         return {"name": self.name, "host": self.config.host, "port": self.config.port}
 
 
-def hash_text(text: str) -> str:
-    import hashlib
+def helper_files() -> list[Path]:
+    return sorted(Path(trainers.__file__).parent.glob("*.py"))
 
-    return hashlib.sha256(text.encode()).hexdigest()
+
+@functools.cache
+def helper_oid() -> str:
+    """The helper's version on nodes: a hash of the ``trainers`` sources."""
+    listing = "\n".join(f"{p.name} {hash_file(p)}" for p in helper_files())
+    return hashlib.sha256(listing.encode()).hexdigest()[:24]
 
 
 def _makedirs(sftp: paramiko.SFTPClient, path: str) -> None:
