@@ -3,32 +3,66 @@
 Port a v1 notebook by changing its imports::
 
     from trainyard import Workspace, Experiment, ScriptRunConfig, Environment, CondaDependencies, Model
+
+The names below are imported on first use (PEP 562), so a command that needs only some of them does not
+pay for the rest at start-up.
 """
 
-from .compute import ComputeTarget
-from .dataset import Dataset, DatasetConsumptionConfig, FileDataset
-from .environment import CondaDependencies, Environment
-from .errors import (
-    ActivityFailedException,
-    ComputeTargetException,
-    DatasetError,
-    JobSpecError,
-    RegistryError,
-    RunError,
-    SnapshotError,
-    TrainyardError,
-    WorkspaceError,
-)
-from .experiment import Experiment
-from .model import Model, ResourceConfiguration
-from .run import Run
-from .script_run_config import RunConfiguration, ScriptRunConfig
-from .workspace import Workspace
+from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_SOURCES = {
+    "ComputeTarget": "compute",
+    "Dataset": "dataset", "DatasetConsumptionConfig": "dataset", "FileDataset": "dataset",
+    "CondaDependencies": "environment", "Environment": "environment",
+    "ActivityFailedException": "errors", "ComputeTargetException": "errors", "DatasetError": "errors",
+    "JobSpecError": "errors", "RegistryError": "errors", "RunError": "errors", "SnapshotError": "errors",
+    "TrainyardError": "errors", "WorkspaceError": "errors",
+    "Experiment": "experiment",
+    "Model": "model", "ResourceConfiguration": "model",
+    "Run": "run",
+    "RunConfiguration": "script_run_config", "ScriptRunConfig": "script_run_config",
+    "Workspace": "workspace",
+}
 __all__ = [
     "ActivityFailedException", "ComputeTarget", "ComputeTargetException", "CondaDependencies", "Dataset",
-    "DatasetConsumptionConfig", "DatasetError", "Environment", "FileDataset",
-    "Experiment", "JobSpecError", "Model", "RegistryError", "ResourceConfiguration", "Run", "RunConfiguration",
-    "RunError", "ScriptRunConfig", "SnapshotError", "TrainyardError", "Workspace", "WorkspaceError",
+    "DatasetConsumptionConfig", "DatasetError", "Environment", "Experiment", "FileDataset", "JobSpecError",
+    "Model", "RegistryError", "ResourceConfiguration", "Run", "RunConfiguration", "RunError",
+    "ScriptRunConfig", "SnapshotError", "TrainyardError", "Workspace", "WorkspaceError",
 ]
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from .compute import ComputeTarget
+    from .dataset import Dataset, DatasetConsumptionConfig, FileDataset
+    from .environment import CondaDependencies, Environment
+    from .errors import (
+        ActivityFailedException,
+        ComputeTargetException,
+        DatasetError,
+        JobSpecError,
+        RegistryError,
+        RunError,
+        SnapshotError,
+        TrainyardError,
+        WorkspaceError,
+    )
+    from .experiment import Experiment
+    from .model import Model, ResourceConfiguration
+    from .run import Run
+    from .script_run_config import RunConfiguration, ScriptRunConfig
+    from .workspace import Workspace
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _SOURCES:
+        raise AttributeError(f"module 'trainyard' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_SOURCES[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return [*globals(), *__all__]

@@ -35,19 +35,18 @@ class ComputeTarget:
 
     def describe_nodes(self) -> list[dict]:
         """Live status of every node: reachable, Python, uv, GPUs, free slots, runs, free disk."""
-        from .transport import node_configs, open_node
+        from .transport import node_configs, open_node, probe_nodes
 
         if self.type == "local":
             info = open_node(self.workspace, self.name).call("info", {})
             return [{"node": "local", "reachable": True, **info, "slots": self.config.get("slots", 0)}]
         out = []
-        for cfg in node_configs(self.workspace, self.name):
+        for cfg, _node, info in probe_nodes(self.workspace, self.name, node_configs(self.workspace, self.name)):
             row: dict[str, Any] = {"node": cfg.name, "host": cfg.host, "port": cfg.port, "slots": cfg.slot_count}
-            try:
-                info = open_node(self.workspace, self.name, cfg.name).call("info", {})
+            if isinstance(info, TransportError):
+                row.update(reachable=False, error=str(info))
+            else:
                 row.update(reachable=True, **info, free_slots=cfg.slot_count - info["busy_slots"])
-            except TransportError as exc:
-                row.update(reachable=False, error=str(exc))
             out.append(row)
         return out
 

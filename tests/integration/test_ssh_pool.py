@@ -187,6 +187,23 @@ def test_unreachable_port_is_connect_error_within_timeout(pool):
     assert time.time() - started < 4
 
 
+def test_pool_with_a_dead_node_places_on_the_live_one(pool, tmp_path):
+    """One node down: submit warns and runs on the other; `compute status` reports each node."""
+    from tests.sshd import free_port
+
+    cfg = pool["config"]
+    nodes = cfg["computes"]["pool"]["nodes"]
+    nodes[1] = {**nodes[1], "port": free_port(), "connect_timeout": 2}
+    set_config(tmp_path, cfg)
+    out = submit(make_project(tmp_path), "--json")
+    assert out.returncode == 0, out.stderr
+    assert "warning: n2 skipped: cannot connect to 127.0.0.1" in out.stderr
+    assert json.loads(out.stdout)["status"] == "Completed"
+    status = {row["node"]: row for row in json.loads(run_cli("compute", "status", "pool", "--json").stdout)}
+    assert status["n1"]["reachable"] and status["n1"]["free_slots"] == 1
+    assert not status["n2"]["reachable"] and f"127.0.0.1:{nodes[1]['port']}" in status["n2"]["error"]
+
+
 EVIL = r'''
 import os
 os.makedirs("outputs/sub", exist_ok=True)

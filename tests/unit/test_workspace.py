@@ -52,3 +52,11 @@ def test_cli_init_and_show(tmp_path):
     shown = json.loads(run_cli("workspace", "show", "--json").stdout)
     assert shown["name"] == "lab" and shown["computes"] == {"local": {"type": "local", "nodes": 0}}
     assert run_cli("workspace", "init").returncode == 1  # exists, no --force
+
+
+def test_public_names_all_resolve():
+    """Every name in trainyard.__all__ imports (they load lazily) and nothing else is exported."""
+    import trainyard
+
+    assert sorted(trainyard.__all__) == sorted(trainyard._SOURCES)
+    assert all(getattr(trainyard, name).__name__ == name for name in trainyard.__all__)

@@ -6,6 +6,7 @@ job's own exit code when a run fails, 130 on Ctrl-C (the run keeps going).
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
@@ -13,18 +14,23 @@ import click
 from trainers.objects import NodeError
 
 from ..errors import TrainyardError
-from .compute import compute
-from .datasets import datasets
-from .environments import environments
-from .models import models
-from .runs import runs
-from .scaffold import scaffold
-from .submit import submit
-from .workspace import workspace
+
+# command → module under trainyard.cli; imported only when the command runs (or help lists them all)
+COMMANDS = {"workspace": "workspace", "compute": "compute", "scaffold": "scaffold", "submit": "submit",
+            "runs": "runs", "models": "models", "datasets": "datasets", "environments": "environments"}
 
 
 class TrainyardGroup(click.Group):
-    """Turns library errors into one-paragraph messages (tracebacks only with --debug)."""
+    """Loads a command's module when it is used; turns library errors into one-paragraph messages
+    (tracebacks only with --debug)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        return getattr(importlib.import_module(f".{COMMANDS[name]}", __name__), name)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -47,10 +53,6 @@ def cli(ctx: click.Context, workspace_path: str | None, debug: bool) -> None:
     """Trainyard: train, track and register models on machines you own."""
     ctx.ensure_object(dict)
     ctx.obj.update(workspace_path=workspace_path, debug=debug)
-
-
-for command in (workspace, compute, scaffold, submit, runs, models, datasets, environments):
-    cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> None:

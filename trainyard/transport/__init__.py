@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import atexit
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ComputeTargetException, TransportError
@@ -19,7 +20,7 @@ from .local import LocalNode
 if TYPE_CHECKING:
     from ..workspace import Workspace
 
-__all__ = ["LocalNode", "close_all", "node_configs", "open_node", "select_node"]
+__all__ = ["LocalNode", "close_all", "node_configs", "open_node", "probe_nodes", "select_node"]
 
 _OPEN: dict[tuple, Any] = {}
 
@@ -57,22 +58,38 @@ def open_node(workspace: Workspace, compute: str, node: str | None = None):
     return _OPEN[key]
 
 
+def probe_nodes(workspace: Workspace, compute: str, configs: list) -> list[tuple[Any, Any, Any]]:
+    """Ask every node of ``configs`` for ``info`` at once (one handshake's time for the pool, not one per
+    node); returns (config, node, info or the TransportError) in order."""
+    nodes = [open_node(workspace, compute, cfg.name) for cfg in configs]
+
+    def probe(node):
+        try:
+            return node.call("info", {})
+        except TransportError as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(nodes)))) as pool:
+        return list(zip(configs, nodes, pool.map(probe, nodes), strict=True))
+
+
 def select_node(workspace: Workspace, compute: str, gpus: int = 0) -> tuple[Any, list[str]]:
     """The least-loaded reachable node of a pool, by (running + queued) / slots; returns (node, warnings)."""
     config = workspace.compute_config(compute)
     if config["type"] == "local":
         return open_node(workspace, compute), []
-    best, warnings, errors = None, [], []
+    warnings, candidates = [], []
     for cfg in node_configs(workspace, compute):
         if gpus > cfg.gpus:
             warnings.append(f"{cfg.name}: has {cfg.gpus} GPUs, the job asks for {gpus}")
-            continue
-        node = open_node(workspace, compute, cfg.name)
-        try:
-            info = node.call("info", {})
-        except TransportError as exc:
-            warnings.append(f"{cfg.name} skipped: {exc}")
-            errors.append(exc)
+        else:
+            candidates.append(cfg)
+    answers = probe_nodes(workspace, compute, candidates)
+    best, errors = None, []
+    for cfg, node, info in answers:
+        if isinstance(info, TransportError):
+            warnings.append(f"{cfg.name} skipped: {info}")
+            errors.append(info)
             continue
         load = (len(info["runs"]) + 1) / cfg.slot_count
         if best is None or load < best[0]:
