@@ -83,7 +83,7 @@ def test_ctrl_c_then_attach_on_pool(pool, tmp_path):
 
 
 def test_killed_client_then_attach(pool, tmp_path):
-    """SIGKILL the client mid-run → `runs attach` sees the run complete and collects its outputs."""
+    """SIGKILL the client mid-run; the run ends unwatched → the next `runs show` finishes the pull (outputs)."""
     job = make_project(tmp_path)
     proc = subprocess.Popen([TRAINYARD, "submit", str(job), "--compute", "pool", "--set", "inputs.sleep=2"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -401,3 +401,23 @@ def test_dataset_input_synced_once_and_cached_on_node(pool, tmp_path):
     after = json.loads(submit(job, "--json").stdout)
     assert tamper["metrics"]["bytes"] == after["metrics"]["bytes"] == 200_000
     assert 50_000 <= Run(ws, after["runId"]).record["bytes_sent"] < 51_000  # only the altered blob, re-sent
+
+
+def test_threads_of_one_process_share_a_node(pool, tmp_path):
+    """Four threads submit to and follow runs on one node at once, over its one connection: all complete."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from trainyard import Experiment, ScriptRunConfig
+
+    cfg = pool["config"]
+    cfg["computes"]["pool"]["nodes"] = [{**cfg["computes"]["pool"]["nodes"][0], "slots": 4}]
+    set_config(tmp_path, cfg)
+    make_project(tmp_path)
+    ws = Workspace.load()
+    src = ScriptRunConfig(str(tmp_path / "src"), "train.py", arguments=["--sleep", "0.5"], compute_target="pool")
+
+    def one(_):
+        return Experiment(ws, "threads").submit(src).wait_for_completion()["status"]
+
+    with ThreadPoolExecutor(4) as threads:
+        assert list(threads.map(one, range(4))) == ["Completed"] * 4

@@ -16,6 +16,7 @@ import os
 import shlex
 import socket
 import stat
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,6 +89,17 @@ class _ChannelWriter:
     def write(self, data: bytes) -> None:
         self.chan.sendall(data)
         self.write_count += len(data)
+
+
+def _exclusive(method):
+    """Run ``method`` holding the node's lock: handles are shared across a process's threads."""
+
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return locked
 
 
 @dataclass
@@ -206,6 +218,7 @@ class SSHNode:
         self._server_out = None
         self.bytes_sent = 0
         self.bytes_received = 0
+        self._lock = threading.RLock()  # one request at a time on the helper channel, whatever the thread
 
     # -- connection ---------------------------------------------------------------------------------
     def connect(self) -> paramiko.Transport:
@@ -277,6 +290,7 @@ class SSHNode:
             self._jump = None
 
     # -- commands --------------------------------------------------------------------------------
+    @_exclusive
     def exec(self, argv: list[str], stdin: bytes = b"", timeout: float | None = None) -> tuple[int, bytes, bytes]:
         """Run argv on the node; returns (exit code, stdout, stderr). Reconnects once if the link died."""
         for attempt in (1, 2):
@@ -346,6 +360,7 @@ class SSHNode:
             self.ship_helper()
         raise AssertionError("unreachable")
 
+    @_exclusive
     def call(self, verb: str, payload: dict) -> dict:
         """One helper step over the connection's helper process; reconnects once for idempotent verbs."""
         request = (json.dumps({"verb": verb, "payload": payload}) + "\n").encode()
@@ -400,6 +415,7 @@ class SSHNode:
         return target
 
     # -- transfers ---------------------------------------------------------------------------------
+    @_exclusive
     def put_blobs(self, items: list[tuple[str, str]], progress=None) -> int:
         """Send blobs as frames on the helper's channel; the node verifies each hash. Returns bytes sent."""
         if not items:
@@ -425,6 +441,7 @@ class SSHNode:
         self.bytes_sent += out.write_count
         return out.write_count
 
+    @_exclusive
     def fetch_files(self, run_id: str, items: list[tuple[str, str]], progress=None) -> dict[str, str]:
         """Pull run files (rel → local dest) as frames on the helper's channel; returns rel → sha256 of
         what was written, or "" where it differs from the digest the node computed while sending."""
