@@ -46,9 +46,9 @@ FROM ${BASE_IMAGE}
 ARG SSH_USER=trainyard
 ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \\
- && apt-get install -y --no-install-recommends openssh-server python3 python3-pip python3-venv ca-certificates \\
+ && apt-get install -y --no-install-recommends openssh-server python3 python3-venv ca-certificates \\
  && rm -rf /var/lib/apt/lists/* \\
- && python3 -m pip install --no-cache-dir --break-system-packages uv \\
+ && python3 -m venv /opt/uv && /opt/uv/bin/pip install --no-cache-dir uv && ln -s /opt/uv/bin/uv /usr/local/bin/uv \\
  && useradd --create-home --shell /bin/bash "${SSH_USER}" \\
  && mkdir -p /run/sshd /etc/ssh/authorized_keys /data \\
  && chown "${SSH_USER}" /data \\

@@ -53,3 +53,13 @@ def test_torn_last_line_is_skipped(tmp_path):
     path = tmp_path / "m.jsonl"
     path.write_text('{"kind": "scalar", "name": "a", "value": 1}\n{"kind": "sca')
     assert compute_metrics(load_records(path)) == {"a": 1}
+
+
+def test_trainers_parses_on_older_pythons():
+    """`trainers` runs on nodes and inside job environments (Ubuntu 22.04's Python 3.10, say): 3.8 grammar."""
+    import ast
+
+    from tests.conftest import REPO
+
+    for path in sorted((REPO / "trainers").glob("*.py")):
+        ast.parse(path.read_text(), filename=str(path), feature_version=(3, 8))
