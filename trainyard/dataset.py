@@ -21,6 +21,7 @@ from trainers.datasets import fetch
 
 from .errors import DatasetError
 from .jobspec import InputSpec
+from .progress import byte_steps
 from .registry import allocate_version, check_name, list_versions, read_version
 from .snapshot import load_manifest, store_input, store_manifest
 
@@ -44,16 +45,9 @@ def fetch_url(workspace: Workspace, url: str, progress: Progress | None = None) 
     if dest.is_file():
         return dest
 
-    shown = [0]
-
-    def report(done: int, total: int) -> None:  # a line per 10 % (or per 10 MB when the size is unknown)
-        step = total / 10 if total else 10e6
-        if progress and (done - shown[0] >= step or done == total):
-            shown[0] = done
-            progress(f"downloading {name}: {done / 1e6:.1f}" + (f" / {total / 1e6:.1f} MB" if total else " MB"))
-
     try:
-        return fetch(base, dest, md5=checks.get("md5"), sha256=checks.get("sha256"), progress=report)
+        return fetch(base, dest, md5=checks.get("md5"), sha256=checks.get("sha256"),
+                     progress=byte_steps(progress, f"downloading {name}"))
     except OSError as exc:
         raise DatasetError(f"{exc}; check the URL and the network, then register again") from None
 

@@ -15,6 +15,7 @@ from trainers.objects import ObjectStore
 from .environment import Environment
 from .errors import JobSpecError
 from .jobspec import JobSpec
+from .progress import byte_steps
 from .runstore import RunStore, new_record, new_run_id
 from .snapshot import load_manifest, take_snapshot
 from .transport import node_configs, select_node
@@ -40,13 +41,7 @@ def sync_blobs(node, store: ObjectStore, manifest_oids: list[str], progress: Pro
     blobs = {e["oid"]: e["size"] for entries in manifests.values() for e in entries}
     missing = set(node.call("have", {"oids": [*manifest_oids, *blobs, *bases]})["missing"])
     todo = [(oid, str(store.path(oid))) for oid in blobs if oid in missing]
-    total = sum(blobs[oid] for oid, _ in todo)
-
-    def report(done: int, _total: int = total) -> None:
-        if progress and total > 1 << 20:
-            progress(f"uploading snapshot: {done / 1e6:.1f} / {total / 1e6:.1f} MB")
-
-    sent = node.put_blobs(todo, report)
+    sent = node.put_blobs(todo, byte_steps(progress, f"syncing to {node.name}", min_total=1 << 20))
     base = next((b for b in bases if b not in missing), None)
     for oid in (m for m in manifest_oids if m in missing):
         payload = {"oid": oid, "entries": manifests[oid]}

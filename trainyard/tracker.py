@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from trainers.objects import hash_file
 
 from .errors import ConnectError
+from .progress import byte_steps
 from .runstore import TERMINAL, RunStore
 from .transport import open_node
 
@@ -175,16 +176,10 @@ def pull_outputs(workspace: Workspace, run_id: str, node) -> tuple[list[str], li
                 del wanted[path]
     for _, dest, _ in wanted.values():
         dest.parent.mkdir(parents=True, exist_ok=True)
-    total = sum(size for _, _, size in wanted.values())
-    shown = [0]
+    def say(message: str) -> None:  # the status reason says how far the pull is, live
+        RunStore(workspace.root).update(run_id, lambda r: r.update(status_reason=message))
 
-    def report(done: int) -> None:  # the status reason says how far the pull is, live
-        percent = int(done * 100 / total) if total else 100
-        if total > 8 << 20 and percent >= shown[0] + 10:
-            shown[0] = percent
-            RunStore(workspace.root).update(run_id, lambda r: r.update(
-                status_reason=f"pulling outputs and logs: {percent} % of {total / 1e6:.0f} MB"))
-
+    report = byte_steps(say, "pulling outputs and logs", sum(size for _, _, size in wanted.values()), 8 << 20)
     digests = node.fetch_files(run_id, [(p, str(dest) + ".part") for p, (_, dest, _) in wanted.items()],
                                report)
     for path, (rel, dest, _) in wanted.items():

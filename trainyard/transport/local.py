@@ -23,10 +23,13 @@ class LocalNode:
 
     def put_blobs(self, items: list[tuple[str, str]], progress=None) -> int:
         store = ObjectStore(self.root / "objects")
+        total = sum(os.path.getsize(p) for _, p in items)
         sent = 0
         for oid, path in items:
             store.add_file(path, oid)
             sent += os.path.getsize(path)
+            if progress:
+                progress(sent, total)
         return sent
 
     def fetch_files(self, run_id: str, items: list[tuple[str, str]], progress=None) -> dict[str, str]:

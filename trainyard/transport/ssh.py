@@ -429,7 +429,7 @@ class SSHNode:
             for oid, path in items:
                 write_frame(out, {"oid": oid}, str(path), os.path.getsize(path))
                 if progress:
-                    progress(out.write_count, total)
+                    progress(min(out.write_count, total), total)  # frame headers are not file bytes
             answer = json.loads(self._server_out.readline() or b"{}")
         except (OSError, EOFError, ValueError, paramiko.SSHException) as exc:
             self.close()
