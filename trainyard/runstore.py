@@ -8,9 +8,10 @@ describes the source snapshot. Updates take a lock and write atomically.
 from __future__ import annotations
 
 import fcntl
+import itertools
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -94,17 +95,25 @@ class RunStore:
 
         return self.update(run_id, change)
 
-    def list(self, experiment: str | None = None) -> list[dict]:
+    def iter_runs(self, experiment: str | None = None) -> Iterator[dict]:
+        """Run records, newest first, read as they are needed: a run id carries its creation second, so
+        the order comes from directory names and a caller that stops early reads only what it uses."""
         base = self.root / "experiments"
         exps = [base / experiment] if experiment else (sorted(base.iterdir()) if base.is_dir() else [])
-        records = []
-        for exp in exps:
-            runs = exp / "runs"
-            for d in runs.iterdir() if runs.is_dir() else []:
-                r = read_json(d / "run.json")
-                if r:
-                    records.append(r)
-        return sorted(records, key=lambda r: r.get("created", 0), reverse=True)
+        dirs = [d for exp in exps if (exp / "runs").is_dir() for d in (exp / "runs").iterdir()]
+        dirs.sort(key=_created_second, reverse=True)
+        for _, same_second in itertools.groupby(dirs, key=_created_second):
+            records = [r for d in same_second if (r := read_json(d / "run.json"))]
+            yield from sorted(records, key=lambda r: r.get("created", 0), reverse=True)
+
+    def list(self, experiment: str | None = None) -> list[dict]:
+        return list(self.iter_runs(experiment))
+
+
+def _created_second(run_dir: Path) -> int:
+    """The unix second in a run id ``<experiment>_<unix_ts>_<8 hex>`` (0 for a name not of that form)."""
+    parts = run_dir.name.rsplit("_", 2)
+    return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else 0
 
 
 def new_record(run_id: str, experiment: str, **fields) -> dict:

@@ -6,6 +6,7 @@ after submitting loses nothing: ``trainyard runs attach`` picks the run up again
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 
@@ -22,6 +23,7 @@ from .transport import node_configs, select_node
 from .workspace import Workspace
 
 Progress = Callable[[str], None]
+RECENT_RUNS = 100  # how far back base_manifests looks
 
 
 def resolve_environment(workspace: Workspace, spec: JobSpec, use_current_env: bool) -> Environment:
@@ -63,9 +65,10 @@ def render_manifest_delta(base: list[dict], new: list[dict]) -> dict:
 
 
 def base_manifests(workspace: Workspace, compute: str, node_name: str, limit: int = 5) -> list[str]:
-    """Snapshots of recent runs on the same node: likely already there, so good delta bases."""
+    """Snapshots of recent runs on the same node: likely already there, so good delta bases (only the
+    newest runs are looked at, so a submit does not slow down as the store grows)."""
     out = []
-    for record in RunStore(workspace.root).list():
+    for record in itertools.islice(RunStore(workspace.root).iter_runs(), RECENT_RUNS):
         if record.get("compute") == compute and (record.get("node") or {}).get("name") == node_name \
                 and record.get("snapshot") and record["snapshot"] not in out:
             out.append(record["snapshot"])

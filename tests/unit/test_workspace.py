@@ -60,3 +60,4 @@ def test_public_names_all_resolve():
 
     assert sorted(trainyard.__all__) == sorted(trainyard._SOURCES)
     assert all(getattr(trainyard, name).__name__ == name for name in trainyard.__all__)
+

@@ -78,12 +78,15 @@ def list_(ctx: click.Context, experiment: str | None, status: str | None, limit:
     """List runs, newest first (active runs are refreshed from their node)."""
     ws = load_workspace(ctx)
     store = RunStore(ws.root)
-    records = store.list(experiment)[:limit]
-    for r in records:
+    records = []
+    for r in store.iter_runs(experiment):  # newest first; stops reading once `limit` runs match
         if r["status"] not in TERMINAL:
             Run(ws, r["run_id"]).refresh()
-    records = [store.load(r["run_id"]) for r in records]
-    records = [r for r in records if status is None or r["status"] == status]
+            r = store.load(r["run_id"])
+        if status is None or r["status"] == status:
+            records.append(r)
+            if len(records) >= limit:
+                break
     if as_json:
         echo_json(records)
         return
