@@ -93,6 +93,12 @@ class Sshd:
         self.proc.wait()
         self.proc = None
 
+    def pause(self, resume: bool = False) -> None:
+        """SIGSTOP (or SIGCONT) the listener and its sessions: the node goes silent, connections stay open,
+        as when a machine hangs or the network drops packets."""
+        for pid in [self.proc.pid, *_sshd_descendants(self.proc.pid)]:
+            os.kill(pid, signal.SIGCONT if resume else signal.SIGSTOP)
+
     def replace_host_key(self) -> None:
         self.stop()
         self.host_pub = keygen(self.base / "host_key")

@@ -116,6 +116,29 @@ def test_sshd_restart_mid_run_resumes_streaming(pool, tmp_path):
     assert "NotResponding" in [h["status"] for h in run.record["history"]]
 
 
+def test_silent_node_is_not_responding_then_resumes(pool, tmp_path):
+    """The node hangs with its connections open (sshd stopped, no reset): NotResponding within seconds, not
+    after the 2-minute command timeout; when it wakes, the run is followed to Completed."""
+    job = make_project(tmp_path)
+    for n in pool["config"]["computes"]["pool"]["nodes"]:
+        n["connect_timeout"] = 2
+    set_config(tmp_path, pool["config"])
+    run_id = submit(job, "--detach", "--set", "inputs.sleep=4").stdout.strip()
+    run = Run(Workspace.load(), run_id)
+    wait_until(lambda: run.get_status() == "Running", what="Running")
+    server = pool["servers"][0 if run.record["node"]["name"] == "n1" else 1]
+    server.pause()
+    try:
+        started = time.time()
+        wait_until(lambda: run.get_status() == "NotResponding", timeout=100, what="NotResponding")
+        silent_for = time.time() - started
+    finally:
+        server.pause(resume=True)
+    assert silent_for < 30, silent_for  # a few connect timeouts, not command_timeout (120 s)
+    run.wait_for_completion(timeout=60)
+    assert run.get_status() == "Completed" and (run.run_dir / "outputs" / "model.txt").is_file()
+
+
 def test_kill_9_job_fails_with_signal(pool, tmp_path):
     """kill -9 of the remote job's process → Failed naming SIGKILL."""
     job = make_project(tmp_path)

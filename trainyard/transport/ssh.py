@@ -364,11 +364,14 @@ class SSHNode:
     def call(self, verb: str, payload: dict) -> dict:
         """One helper step over the connection's helper process; reconnects once for idempotent verbs."""
         request = (json.dumps({"verb": verb, "payload": payload}) + "\n").encode()
+        timeout = self.config.command_timeout
+        if verb == "poll":  # a silent node (powered off, cut off) must show NotResponding on time
+            timeout = float(payload.get("wait") or 0) + self.config.connect_timeout
         for attempt in (1, 2):
             sent = False
             try:
                 chan = self._server_channel()
-                chan.settimeout(self.config.command_timeout)
+                chan.settimeout(timeout)
                 chan.sendall(request)
                 sent = True
                 line = self._server_out.readline()
