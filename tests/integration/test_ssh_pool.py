@@ -227,6 +227,20 @@ def test_pool_with_a_dead_node_places_on_the_live_one(pool, tmp_path):
     assert not status["n2"]["reachable"] and f"127.0.0.1:{nodes[1]['port']}" in status["n2"]["error"]
 
 
+def test_node_without_that_python_is_a_clear_error(pool):
+    """A node whose configured python does not exist: CommandError naming it and the exit code, no source."""
+    from trainyard.errors import CommandError
+
+    cfg = {**pool["config"]["computes"]["pool"]["nodes"][0], "python": "/no/such/python3"}
+    node = SSHNode(NodeConfig.from_dict(cfg))
+    try:
+        with pytest.raises(CommandError, match=r"/no/such/python3 -m trainers.node .* exited with 127") as err:
+            node.call("info", {})
+        assert "sys.path" not in str(err.value)
+    finally:
+        node.close()
+
+
 EVIL = r'''
 import os
 os.makedirs("outputs/sub", exist_ok=True)

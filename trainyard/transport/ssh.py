@@ -337,6 +337,10 @@ class SSHNode:
         return ["env", *(f"{k}={v}" for k, v in sorted(self.config.env.items())), self.config.python, "-c",
                 BOOTSTRAP, f"{self.config.root}/helper/{helper_oid()}", "--root", self.config.root, verb, *extra]
 
+    def _helper_shown(self) -> list[str]:
+        """The helper's command line as errors show it (without the bootstrap's source)."""
+        return [self.config.python, "-m", "trainers.node", "--root", self.config.root, "serve"]
+
     def _server_channel(self) -> paramiko.Channel:
         """The long-lived helper process of this connection (``trainers.node serve``). It is started
         straight away; only when the node says it lacks this helper version is the helper shipped."""
@@ -355,8 +359,8 @@ class SSHNode:
             err = chan.recv_stderr(65536).decode(errors="replace") if chan.recv_stderr_ready() else ""
             chan.close()
             if code != HELPER_MISSING or attempt == 2:
-                raise CommandError(argv, code, err or "the node helper did not start; check that "
-                                   f"{self.config.python!r} runs on the node")
+                raise CommandError(self._helper_shown(), code, err or "the node helper did not start; check "
+                                   f"that {self.config.python!r} runs on the node")
             self.ship_helper()
         raise AssertionError("unreachable")
 
@@ -380,7 +384,7 @@ class SSHNode:
                     if code < 0:  # no exit status: the connection itself went away
                         raise EOFError("connection closed")
                     err = chan.recv_stderr(65536).decode(errors="replace") if chan.recv_stderr_ready() else ""
-                    raise CommandError(self._helper_argv("serve"), code, err or "the node helper exited")
+                    raise CommandError(self._helper_shown(), code, err or "the node helper exited")
                 break
             except (OSError, EOFError, paramiko.SSHException) as exc:
                 self.close()
