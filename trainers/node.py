@@ -148,7 +148,8 @@ class Node:
                                                     "reason": "starting the supervisor", "history": [],
                                                     "updated": time.time()})
         env = {**os.environ, "PYTHONPATH": TRAINERS_PARENT}
-        proc = subprocess.Popen([sys.executable, "-m", "trainers.supervisor", str(run_dir)], cwd=run_dir,
+        # -S: the supervisor is standard library only, so skip site-packages and their .pth start-up cost
+        proc = subprocess.Popen([sys.executable, "-S", "-m", "trainers.supervisor", str(run_dir)], cwd=run_dir,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=open(run_dir / "supervisor.log", "ab"), env=env, start_new_session=True)
         return {"supervisor_pid": proc.pid}

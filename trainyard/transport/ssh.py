@@ -333,8 +333,9 @@ class SSHNode:
         return self._sftp
 
     def _helper_argv(self, verb: str, *extra: str) -> list[str]:
-        """The helper's command line; ``~`` in the root is expanded on the node, by the helper itself."""
-        return ["env", *(f"{k}={v}" for k, v in sorted(self.config.env.items())), self.config.python, "-c",
+        """The helper's command line; ``~`` in the root is expanded on the node, by the helper itself, and
+        ``-S`` skips site-packages (the helper is standard library only)."""
+        return ["env", *(f"{k}={v}" for k, v in sorted(self.config.env.items())), self.config.python, "-S", "-c",
                 BOOTSTRAP, f"{self.config.root}/helper/{helper_oid()}", "--root", self.config.root, verb, *extra]
 
     def _helper_shown(self) -> list[str]:
