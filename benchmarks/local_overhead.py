@@ -14,12 +14,13 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from timing import median_seconds
 
 from trainers.envbuild import ensure_env
 from trainyard import Environment, Experiment, ScriptRunConfig, Workspace
@@ -27,14 +28,6 @@ from trainyard.transport import LocalNode
 
 TRAINYARD = str(Path(sys.executable).parent / "trainyard")
 
-
-def median_of(fn, n: int) -> float:
-    times = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -56,16 +49,16 @@ def main() -> None:
     env_info = ensure_env(node.root, env.compute_spec(), sys.executable, node.uv_path(), open(os.devnull, "w"))
     python = env_info["python"]
 
-    direct = median_of(lambda: subprocess.run([python, "src/noop.py"], check=True), args.repeat)
-    api = median_of(lambda: exp.submit(config).wait_for_completion(), args.repeat)
+    direct = median_seconds(lambda: subprocess.run([python, "src/noop.py"], check=True), args.repeat)
+    api = median_seconds(lambda: exp.submit(config).wait_for_completion(), args.repeat)
     job = work / "job.yml"
     job.write_text("experiment_name: bench\ncode: src\ncommand: python noop.py\n"
                    "environment:\n  requirements: requirements.txt\n")
-    cli = median_of(lambda: subprocess.run([TRAINYARD, "submit", str(job)], check=True,
+    cli = median_seconds(lambda: subprocess.run([TRAINYARD, "submit", str(job)], check=True,
                                            capture_output=True), args.repeat)
-    cli_direct = median_of(lambda: subprocess.run([TRAINYARD, "--version"], check=True, capture_output=True),
+    cli_direct = median_seconds(lambda: subprocess.run([TRAINYARD, "--version"], check=True, capture_output=True),
                            args.repeat)
-    hit = median_of(lambda: ensure_env(node.root, env.compute_spec(), sys.executable, node.uv_path(),
+    hit = median_seconds(lambda: ensure_env(node.root, env.compute_spec(), sys.executable, node.uv_path(),
                                        open(os.devnull, "w")), args.repeat)
 
     print(f"repeat={args.repeat} python={sys.version.split()[0]} cpus={os.cpu_count()}")

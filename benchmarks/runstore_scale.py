@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from timing import median_seconds  # noqa: E402
 
 from trainyard import Workspace  # noqa: E402
 from trainyard.runstore import RunStore, new_record  # noqa: E402
@@ -24,14 +24,6 @@ from trainyard.submission import base_manifests  # noqa: E402
 
 TRAINYARD = str(Path(sys.executable).parent / "trainyard")
 
-
-def median_ms(fn, n: int) -> float:
-    times = []
-    for _ in range(n):
-        started = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -48,9 +40,9 @@ def main() -> None:
         store.set_status(run_id, "Completed", None)
     ws = Workspace.load()
     print(f"{args.runs} runs in the store")
-    print(f"submit's delta-base lookup (base_manifests)  median {median_ms(lambda: base_manifests(ws, 'pool', 'n1'), args.repeat):7.1f} ms")
-    print(f"RunStore.list() (every record)               median {median_ms(store.list, args.repeat):7.1f} ms")
-    cli = median_ms(lambda: subprocess.run([TRAINYARD, "runs", "list", "-n", "20"], check=True,
+    print(f"submit's delta-base lookup (base_manifests)  median {median_seconds(lambda: base_manifests(ws, 'pool', 'n1'), args.repeat) * 1000:7.1f} ms")
+    print(f"RunStore.list() (every record)               median {median_seconds(store.list, args.repeat) * 1000:7.1f} ms")
+    cli = 1000 * median_seconds(lambda: subprocess.run([TRAINYARD, "runs", "list", "-n", "20"], check=True,
                                            capture_output=True), args.repeat)
     print(f"`trainyard runs list -n 20` (new process)    median {cli:7.1f} ms")
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from timing import median_seconds  # noqa: E402
 
 from tests.sshd import Sshd, keygen, node_entry, sshd_available  # noqa: E402
 from trainyard import Experiment, ScriptRunConfig, Workspace  # noqa: E402
@@ -32,14 +33,6 @@ from trainyard.transport import close_all, open_node  # noqa: E402
 
 TRAINYARD = str(Path(sys.executable).parent / "trainyard")
 
-
-def median_time(fn, n):
-    out = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
-    return statistics.median(out)
 
 
 def main() -> None:
@@ -74,12 +67,12 @@ def main() -> None:
         exp = Experiment(ws, "bench")
         src = ScriptRunConfig("noop", "noop.py", compute_target="pool")
         exp.submit(src).wait_for_completion()  # warm: helper shipped, connection open
-        raw = median_time(lambda: subprocess.run([*ssh, "python3", str(work / "noop" / "noop.py")], check=True),
+        raw = median_seconds(lambda: subprocess.run([*ssh, "python3", str(work / "noop" / "noop.py")], check=True),
                           args.repeat)
-        api = median_time(lambda: exp.submit(src).wait_for_completion(), args.repeat)
+        api = median_seconds(lambda: exp.submit(src).wait_for_completion(), args.repeat)
         job = work / "job.yml"
         job.write_text("experiment_name: bench\ncode: noop\ncommand: python noop.py\ncompute: pool\n")
-        cli = median_time(lambda: subprocess.run([TRAINYARD, "submit", str(job)], check=True, capture_output=True),
+        cli = median_seconds(lambda: subprocess.run([TRAINYARD, "submit", str(job)], check=True, capture_output=True),
                           args.repeat)
         print(f"(a) ssh host python3 noop.py (new connection each)   median {raw * 1000:7.1f} ms")
         print(f"    submit→Completed, Python API (connection reused)  median {api * 1000:7.1f} ms  "

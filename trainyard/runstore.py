@@ -28,11 +28,17 @@ def new_run_id(experiment: str) -> str:
     return f"{experiment}_{int(time.time())}_{secrets.token_hex(4)}"
 
 
-def experiment_of(run_id: str) -> str:
+def parse_run_id(run_id: str) -> tuple[str, int] | None:
+    """(experiment, unix second) of ``<experiment>_<unix_ts>_<8 hex>``, or None for anything else (pure)."""
     parts = run_id.rsplit("_", 2)
-    if len(parts) != 3 or not parts[1].isdigit():
+    return (parts[0], int(parts[1])) if len(parts) == 3 and parts[1].isdigit() else None
+
+
+def experiment_of(run_id: str) -> str:
+    parsed = parse_run_id(run_id)
+    if parsed is None:
         raise RunError(f"{run_id!r} is not a run id (expected <experiment>_<unix_ts>_<8 hex>)", run_id)
-    return parts[0]
+    return parsed[0]
 
 
 class RunStore:
@@ -111,9 +117,9 @@ class RunStore:
 
 
 def _created_second(run_dir: Path) -> int:
-    """The unix second in a run id ``<experiment>_<unix_ts>_<8 hex>`` (0 for a name not of that form)."""
-    parts = run_dir.name.rsplit("_", 2)
-    return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else 0
+    """The unix second in a run directory's id (0 for a name that is not a run id)."""
+    parsed = parse_run_id(run_dir.name)
+    return parsed[1] if parsed else 0
 
 
 def new_record(run_id: str, experiment: str, **fields) -> dict:

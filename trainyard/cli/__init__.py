@@ -15,9 +15,8 @@ from trainers.objects import NodeError
 
 from ..errors import TrainyardError
 
-# command → module under trainyard.cli; imported only when the command runs (or help lists them all)
-COMMANDS = {"workspace": "workspace", "compute": "compute", "scaffold": "scaffold", "submit": "submit",
-            "runs": "runs", "models": "models", "datasets": "datasets", "environments": "environments"}
+# each command lives in trainyard.cli.<command>, imported only when it runs (or help lists them all)
+COMMANDS = ("workspace", "compute", "scaffold", "submit", "runs", "models", "datasets", "environments")
 
 
 class TrainyardGroup(click.Group):
@@ -30,7 +29,7 @@ class TrainyardGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in COMMANDS:
             return None
-        return getattr(importlib.import_module(f".{COMMANDS[name]}", __name__), name)
+        return getattr(importlib.import_module(f".{name}", __name__), name)
 
     def invoke(self, ctx: click.Context):
         try:
