@@ -29,7 +29,6 @@ from trainyard.transport import LocalNode
 TRAINYARD = str(Path(sys.executable).parent / "trainyard")
 
 
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=10)

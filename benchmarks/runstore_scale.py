@@ -25,7 +25,6 @@ from trainyard.submission import base_manifests  # noqa: E402
 TRAINYARD = str(Path(sys.executable).parent / "trainyard")
 
 
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3000)

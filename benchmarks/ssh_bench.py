@@ -34,7 +34,6 @@ from trainyard.transport import close_all, open_node  # noqa: E402
 TRAINYARD = str(Path(sys.executable).parent / "trainyard")
 
 
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=10)
