@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TY := $(VENV)/bin/trainyard
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test quick lint bench clean
 
 install: $(VENV)/.installed
 
@@ -25,6 +25,9 @@ lint: install
 
 test: install lint
 	$(PY) -m pytest -q
+
+quick: install lint
+	$(PY) -m pytest -q -m "not slow"
 
 bench: install
 	$(PY) benchmarks/local_overhead.py

@@ -12,6 +12,14 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 TRAINYARD = str(Path(sys.executable).parent / "trainyard")
+SLOW_DIRS = ("e2e", "integration")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests under tests/e2e and tests/integration (real processes, sshd, uv builds) are marked slow."""
+    for item in items:
+        if Path(str(item.fspath)).relative_to(REPO / "tests").parts[0] in SLOW_DIRS:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(autouse=True)
