@@ -22,6 +22,7 @@ demo: install
 
 lint: install
 	$(VENV)/bin/ruff check trainyard trainers scripts tests benchmarks infra templates
+	$(VENV)/bin/lint-imports
 
 test: install lint
 	$(PY) -m pytest -q

@@ -25,7 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from timing import median_seconds  # noqa: E402
 
 from tests.sshd import Sshd, keygen, node_entry, sshd_available  # noqa: E402
+from trainers.status import has_ended_on_node, is_terminal  # noqa: E402
 from trainyard import Experiment, ScriptRunConfig, Workspace  # noqa: E402
+from trainyard.runstore import RunStore  # noqa: E402
 from trainyard.snapshot import take_snapshot  # noqa: E402
 from trainyard.submission import sync_blobs  # noqa: E402
 from trainyard.tracker import pull_outputs  # noqa: E402
@@ -113,13 +115,13 @@ def main() -> None:
             "import os\nos.makedirs('outputs', exist_ok=True)\n"
             f"for i in range(10):\n    open(f'outputs/o{{i}}.bin','wb').write(os.urandom({args.mb} * 104857))\n")
         run = exp.submit(ScriptRunConfig("writer", "w.py", compute_target="pool"))
-        while run.record.get("node_state") is None and run.status not in ("Completed", "Failed"):
+        while run.record.get("node_state") is None and not is_terminal(run.status):
             answer = node.call("poll", {"run_id": run.id, "offsets": {}})
-            if answer["state"] in ("Completed", "Failed"):
+            if has_ended_on_node(answer["state"]):
                 break
             time.sleep(0.1)
         t = time.perf_counter()
-        collected, _ = pull_outputs(ws, run.id, node)
+        collected, _ = pull_outputs(ws, RunStore(ws.root), run.id, node)
         ours = time.perf_counter() - t
         out_mb = sum((run.run_dir / c).stat().st_size for c in collected) / 1e6
         t = time.perf_counter()

@@ -51,7 +51,7 @@ def find_mnist(folder: str | os.PathLike) -> dict[str, Path]:
 
 def load_idx(path: str | os.PathLike, magic: int):
     """Read one idx file (gz or raw) into a numpy array, checking magic number and size."""
-    import numpy as np
+    import numpy as np  # start-up time: the in-job API must load without numpy
 
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
@@ -80,7 +80,7 @@ def load_idx(path: str | os.PathLike, magic: int):
 
 def take_subset(x, y, count: int, seed: int = 0):
     """A random subset of ``count`` samples (all when ``count`` is 0 or too large), reproducible by seed."""
-    import numpy as np
+    import numpy as np  # start-up time: the in-job API must load without numpy
 
     if not count or count >= len(x):
         return x, y
@@ -128,7 +128,7 @@ def download_mnist(folder: str | os.PathLike) -> Path:
 
 # -- CIFAR-10 ------------------------------------------------------------------------------------------
 def _read_batch(path: Path):
-    import numpy as np
+    import numpy as np  # start-up time: the in-job API must load without numpy
 
     try:
         with open(path, "rb") as fh:
@@ -162,7 +162,7 @@ def find_cifar10(folder: str | os.PathLike) -> tuple[list[Path], Path]:
 
 def load_cifar10(folder: str | os.PathLike):
     """(x_train, y_train, x_test, y_test): images uint8 (N, 3, 32, 32), labels int64."""
-    import numpy as np
+    import numpy as np  # start-up time: the in-job API must load without numpy
 
     train, test = find_cifar10(folder)
     parts = [_read_batch(p) for p in train]

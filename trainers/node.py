@@ -10,7 +10,9 @@ Node layout (``ROOT``, default ``~/.trainyard``): ``objects/`` blob cache, ``env
 
 from __future__ import annotations
 
+import argparse
 import base64
+import fcntl
 import hashlib
 import json
 import os
@@ -22,14 +24,15 @@ import time
 from pathlib import Path
 
 from ._atomic import read_json, write_json_atomic
+from .envbuild import find_uv
 from .objects import NodeError, ObjectStore, hash_file, manifest_bytes
+from .status import ACTIVE_ON_NODE, FAILED, LOST, PREPARING, QUEUED, has_ended_on_node, is_terminal
 from .stream import read_frames, write_frame
 from .supervisor import TRAINERS_PARENT, is_alive
 
 MAX_CHUNK = 512 * 1024
 MAX_POLL_WAIT = 5.0  # seconds a poll may be held open
 POLL_INTERVAL = 0.02
-TERMINAL = {"Completed", "Failed", "Canceled"}
 
 
 class Node:
@@ -44,8 +47,6 @@ class Node:
 
     # -- verbs ----------------------------------------------------------------------------------
     def info(self, payload: dict) -> dict:
-        from .envbuild import find_uv
-
         self.root.mkdir(parents=True, exist_ok=True)
         runs = {}
         for run_id in self.active_runs():
@@ -53,8 +54,8 @@ class Node:
         return {"python": sys.version.split()[0], "executable": sys.executable, "root": str(self.root),
                 "uv": find_uv(self.root), "free_disk": shutil.disk_usage(self.root).free,
                 "gpus": _count_gpus(), "runs": sorted(runs), "busy_slots": _busy_slots(self.root),
-                "running": sorted(r for r, s in runs.items() if s in ("Preparing", "Running")),
-                "queued": sorted(r for r, s in runs.items() if s == "Queued")}
+                "running": sorted(r for r, s in runs.items() if s in ACTIVE_ON_NODE),
+                "queued": sorted(r for r, s in runs.items() if s == QUEUED)}
 
     def have(self, payload: dict) -> dict:
         return {"missing": [oid for oid in payload["oids"] if not self.objects.has(oid)]}
@@ -62,16 +63,11 @@ class Node:
     def put_manifest(self, payload: dict) -> dict:
         """Store a manifest sent whole (``entries``) or as a delta on a ``base`` the node has; the result
         must hash to ``oid``."""
-        if "entries" in payload:
-            entries = payload["entries"]
-        else:
+        base = None
+        if "entries" not in payload:
             self.objects.verify(payload["base"])
-            by_path = {e["path"]: e for e in json.loads(self.objects.path(payload["base"]).read_bytes())}
-            for path in payload.get("remove", []):
-                by_path.pop(path, None)
-            by_path.update({e["path"]: e for e in payload.get("set", [])})
-            entries = list(by_path.values())
-        data = manifest_bytes(entries)
+            base = json.loads(self.objects.path(payload["base"]).read_bytes())
+        data = manifest_bytes(apply_manifest_delta(payload, base))
         oid, _ = self.objects.add_bytes(data) if hashlib.sha256(data).hexdigest() == payload["oid"] else (None, 0)
         if oid is None:
             raise NodeError(f"manifest {payload['oid'][:12]} did not reassemble correctly; submit again")
@@ -144,7 +140,7 @@ class Node:
             (self.root / "queue").mkdir(parents=True, exist_ok=True)
             (self.root / "queue" / job["queue_entry"]).write_text("")
         write_json_atomic(run_dir / "job.json", job)
-        write_json_atomic(run_dir / "status.json", {"state": "Queued" if job.get("slots") else "Preparing",
+        write_json_atomic(run_dir / "status.json", {"state": QUEUED if job.get("slots") else PREPARING,
                                                     "reason": "starting the supervisor", "history": [],
                                                     "updated": time.time()})
         env = {**os.environ, "PYTHONPATH": TRAINERS_PARENT}
@@ -162,7 +158,7 @@ class Node:
         known = payload.get("known")
         while True:
             answer = self._poll_once(payload)
-            if answer["chunks"] or answer.get("state") in TERMINAL or answer.get("state") == "Lost" or \
+            if answer["chunks"] or has_ended_on_node(answer.get("state")) or \
                     [answer.get("state"), answer.get("reason")] != known or time.monotonic() >= deadline:
                 return answer
             time.sleep(POLL_INTERVAL)
@@ -171,12 +167,12 @@ class Node:
         run_dir = self.run_dir(payload["run_id"])
         status = read_json(run_dir / "status.json")
         if status is None:
-            return {"state": "Lost", "reason": f"the node has no run {payload['run_id']} (was it cleaned up?)"}
-        if status.get("state") not in TERMINAL and status.get("supervisor_pid") and \
+            return {"state": LOST, "reason": f"the node has no run {payload['run_id']} (was it cleaned up?)"}
+        if not is_terminal(status.get("state")) and status.get("supervisor_pid") and \
                 not is_alive(status["supervisor_pid"], status.get("supervisor_start")):
             status = read_json(run_dir / "status.json")  # it may have finished just now
-            if status.get("state") not in TERMINAL:
-                status = {**status, "state": "Failed", "reason": "the run's supervisor process is gone "
+            if not is_terminal(status.get("state")):
+                status = {**status, "state": FAILED, "reason": "the run's supervisor process is gone "
                           "(the node restarted or the process was killed); resubmit the run"}
                 write_json_atomic(run_dir / "status.json", status)
         offsets = payload.get("offsets") or {}
@@ -199,7 +195,7 @@ class Node:
     def cancel(self, payload: dict) -> dict:
         run_dir = self.run_dir(payload["run_id"])
         status = read_json(run_dir / "status.json") or {}
-        if status.get("state") in TERMINAL:
+        if is_terminal(status.get("state")):
             return {"state": status["state"], "requested": False}
         (run_dir / "cancel").write_text(str(time.time()))
         return {"state": status.get("state"), "requested": True}
@@ -236,7 +232,7 @@ class Node:
         out = []
         for d in sorted(runs.iterdir()) if runs.is_dir() else []:
             st = read_json(d / "status.json") or {}
-            if st.get("state") and st["state"] not in TERMINAL:
+            if st.get("state") and not is_terminal(st["state"]):
                 out.append(d.name)
         return out
 
@@ -246,10 +242,22 @@ class Node:
         removed = []
         for d in sorted((self.root / "runs").iterdir()) if (self.root / "runs").is_dir() else []:
             st = read_json(d / "status.json") or {}
-            if st.get("state") in TERMINAL and st.get("updated", 0) < cutoff:
+            if is_terminal(st.get("state")) and st.get("updated", 0) < cutoff:
                 shutil.rmtree(d, ignore_errors=True)
                 removed.append(d.name)
         return {"removed": removed}
+
+
+def apply_manifest_delta(payload: dict, base: list[dict] | None) -> list[dict]:
+    """The entries a ``put_manifest`` payload describes: its ``entries``, or ``base`` with its ``remove``
+    paths dropped and its ``set`` entries applied (pure)."""
+    if "entries" in payload:
+        return payload["entries"]
+    by_path = {e["path"]: e for e in base or []}
+    for path in payload.get("remove", []):
+        by_path.pop(path, None)
+    by_path.update({e["path"]: e for e in payload.get("set", [])})
+    return list(by_path.values())
 
 
 VERBS = {"info", "have", "put_manifest", "materialise", "launch", "poll", "cancel", "list_files", "gc"}
@@ -263,8 +271,6 @@ def dispatch(root: str | os.PathLike, verb: str, payload: dict) -> dict:
 
 def _busy_slots(root: Path) -> int:
     """How many slot locks are held right now (each running run on a slotted node holds one)."""
-    import fcntl
-
     busy = 0
     for lock in (root / "slots").glob("*.lock") if (root / "slots").is_dir() else []:
         with open(lock, "w") as fh:
@@ -322,8 +328,6 @@ def serve(root: str) -> int:
 
 
 def main(argv: list[str]) -> int:
-    import argparse
-
     parser = argparse.ArgumentParser(prog="trainers.node", description=__doc__.splitlines()[0])
     parser.add_argument("--root", default="~/.trainyard")
     parser.add_argument("verb", choices=sorted(VERBS | {"serve"}))

@@ -12,6 +12,8 @@ sync sends it again) instead of handing the altered bytes to later runs.
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import os
 import shutil
 import tempfile
@@ -32,8 +34,6 @@ def hash_file(path: str | os.PathLike) -> str:
 
 def manifest_bytes(entries: list[dict]) -> bytes:
     """The canonical serialisation of a manifest (list of {path, size, mode, oid}); its sha256 is its oid."""
-    import json
-
     return json.dumps(sorted(entries, key=lambda e: e["path"]), sort_keys=True).encode()
 
 
@@ -111,8 +111,6 @@ class ObjectStore:
 
     def add_bytes(self, data: bytes) -> tuple[str, bool]:
         """Store ``data``; returns (oid, is_new)."""
-        import io
-
         oid = hashlib.sha256(data).hexdigest()
         return oid, self.add_stream(io.BytesIO(data), oid)
 

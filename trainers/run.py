@@ -115,10 +115,10 @@ class Run:
         labels = [str(x) for x in (labels if labels is not None else range(len(rows)))]
         self._emit("confusion_matrix", name, {"labels": labels, "matrix": rows}, description=description or None)
         try:
-            import matplotlib
+            import matplotlib  # start-up time: optional and slow to import, only plots need it
 
             matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
+            import matplotlib.pyplot as plt  # start-up time (see above)
         except ImportError:
             return
         size = max(4, 0.45 * len(labels) + 2)

@@ -15,10 +15,12 @@ import signal
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from ._atomic import read_json, write_json_atomic
 from .envbuild import EnvironmentBuildError, ensure_env
+from .status import CANCELED, COMPLETED, FAILED, PREPARING, QUEUED, RUNNING, is_terminal
 
 GRACE_SECONDS = 10.0
 TRAINERS_PARENT = str(Path(__file__).resolve().parent.parent)
@@ -74,8 +76,8 @@ class Supervisor:
         if self.job.get("slots"):
             self.slot = self.wait_for_slot()
             if self.slot is None:
-                return self.finish("Canceled", "canceled while queued")
-        self.write(state="Preparing", reason="preparing the environment")
+                return self.finish(CANCELED, "canceled while queued")
+        self.write(state=PREPARING, reason="preparing the environment")
         deadline = time.monotonic() + float(self.job.get("timeout") or 2592000)
         try:
             with open(self.logs / "environment_build.log", "a") as log:
@@ -83,15 +85,15 @@ class Supervisor:
                                       self.job["python"], self.job.get("uv"), log, self.cancel_requested)
         except EnvironmentBuildError as exc:
             if self.cancel_requested():
-                return self.finish("Canceled", "canceled while preparing the environment")
+                return self.finish(CANCELED, "canceled while preparing the environment")
             tail = _tail(self.logs / "environment_build.log")
-            return self.finish("Failed", f"environment build failed: {exc}\n{tail}", error_kind="environment")
+            return self.finish(FAILED, f"environment build failed: {exc}\n{tail}", error_kind="environment")
         freeze = env_info.pop("freeze", None)
         if freeze is not None:
             (self.logs / "environment_packages.txt").write_text("\n".join(freeze) + "\n")
         self.write(environment=env_info)
         if self.cancel_requested():
-            return self.finish("Canceled", "canceled before the job started")
+            return self.finish(CANCELED, "canceled before the job started")
         return self.run_job(env_info, deadline)
 
     def wait_for_slot(self) -> int | None:
@@ -125,7 +127,7 @@ class Supervisor:
             reason = (f"waiting for a free slot on {self.job.get('node_name', 'this node')} "
                       f"({self.job['slots']} slot(s) busy; position {position} of {len(entries)} in its queue)")
             if self.status.get("reason") != reason:
-                self.write(state="Queued", reason=reason)
+                self.write(state=QUEUED, reason=reason)
             time.sleep(0.2)
 
     def run_job(self, env_info: dict, deadline: float) -> int:
@@ -145,7 +147,7 @@ class Supervisor:
                                     cwd=self.run_dir / "src",
                                     stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
                                     start_new_session=True)
-        self.write(state="Running", reason=None, pid=proc.pid, pid_start=process_start_time(proc.pid),
+        self.write(state=RUNNING, reason=None, pid=proc.pid, pid_start=process_start_time(proc.pid),
                    started=time.time())
         outcome = None
         while True:
@@ -155,21 +157,21 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 pass
             if outcome is None and self.cancel_requested():
-                outcome = ("Canceled", "canceled by the user")
+                outcome = (CANCELED, "canceled by the user")
             elif outcome is None and time.monotonic() > deadline:
-                outcome = ("Failed", f"timed out after {int(self.job['timeout'])} s (limits.timeout)")
+                outcome = (FAILED, f"timed out after {int(self.job['timeout'])} s (limits.timeout)")
             if outcome is not None:
                 code = _terminate(proc, float(self.job.get("grace_seconds", GRACE_SECONDS)))
                 break
         if outcome is not None:
             return self.finish(*outcome, exit_code=code)
         if code == 0:
-            return self.finish("Completed", None, exit_code=0)
+            return self.finish(COMPLETED, None, exit_code=0)
         if code < 0:
             name = signal.Signals(-code).name
-            return self.finish("Failed", f"the job was killed by signal {name} ({-code})\n"
+            return self.finish(FAILED, f"the job was killed by signal {name} ({-code})\n"
                                + _tail(self.logs / "std_log.txt"), exit_code=code, signal=name)
-        return self.finish("Failed", f"the job exited with code {code}\n" + _tail(self.logs / "std_log.txt"),
+        return self.finish(FAILED, f"the job exited with code {code}\n" + _tail(self.logs / "std_log.txt"),
                            exit_code=code)
 
     def finish(self, state: str, reason: str | None, **extra) -> int:
@@ -184,7 +186,7 @@ def _live_queue(queue: Path, root: Path) -> list[str]:
         run_id = entry.name.split("_", 1)[1] if "_" in entry.name else ""
         status = read_json(root / "runs" / run_id / "status.json") or {}
         sup = status.get("supervisor_pid")
-        stale = status.get("state") in ("Completed", "Failed", "Canceled") or (
+        stale = is_terminal(status.get("state")) or (
             sup is not None and not is_alive(sup, status.get("supervisor_start")))
         if stale:
             entry.unlink(missing_ok=True)
@@ -220,9 +222,7 @@ def main(run_dir: str) -> int:
     try:
         return sup.main()
     except Exception as exc:  # the supervisor must always leave a terminal status behind
-        import traceback
-
-        return sup.finish("Failed", f"the run supervisor crashed: {exc!r}\n{traceback.format_exc()[-2000:]}")
+        return sup.finish(FAILED, f"the run supervisor crashed: {exc!r}\n{traceback.format_exc()[-2000:]}")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .errors import HostKeyError, TransportError, WorkspaceError
+from .errors import HostKeyError, TransportError
+from .transport import node_configs, open_node, probe_nodes
 
 if TYPE_CHECKING:
     from .workspace import Workspace
@@ -25,18 +26,12 @@ class ComputeTarget:
         self.config = workspace.compute_config(name)
         self.type = self.config["type"]
 
-    @property
-    def nodes(self) -> list[dict]:
-        return list(self.config.get("nodes", []))
-
     def get_status(self) -> dict[str, Any]:
         """The configuration (no connection): name, type, nodes with their pinned keys, GPUs and slots."""
         return {"name": self.name, "type": self.type, **{k: v for k, v in self.config.items() if k != "type"}}
 
     def describe_nodes(self) -> list[dict]:
         """Live status of every node: reachable, Python, uv, GPUs, free slots, runs, free disk."""
-        from .transport import node_configs, open_node, probe_nodes
-
         if self.type == "local":
             info = open_node(self.workspace, self.name).call("info", {})
             return [{"node": "local", "reachable": True, **info, "slots": self.config.get("slots", 0)}]
@@ -58,15 +53,12 @@ def attach_node(workspace: Workspace, pool: str, host: str, port: int = 22, user
                 identity_file: str | None = None, gpus: int = 0, slots: int | None = None,
                 root: str = "~/.trainyard", accept_host_key: str | None = None,
                 confirm: Callable[[str], bool] | None = None, name: str | None = None) -> dict:
-    """Pin a machine's host key, check we can log in and run the helper, and add it to ``pool``.
+    """Pin a machine's host key, check we can log in and run the helper, and add it to ``pool`` (through
+    ``Workspace.save_node``).
 
     Without ``accept_host_key`` the offered fingerprint is shown to ``confirm``; with neither, refuse.
     """
-    from trainers._atomic import read_json
-
-    from .transport.ssh import NodeConfig, SSHNode, fingerprint, offered_host_key
-    from .workspace import Workspace as _Workspace
-    from .workspace import write_config
+    from .transport.ssh import NodeConfig, SSHNode, fingerprint, offered_host_key  # start-up time (paramiko)
 
     offered = offered_host_key(host, port)
     fp = fingerprint(offered)
@@ -85,20 +77,7 @@ def attach_node(workspace: Workspace, pool: str, host: str, port: int = 22, user
     if slots:
         node["slots"] = slots
     node = {k: v for k, v in node.items() if v is not None}
-    probe = SSHNode(NodeConfig.from_dict(node))
-    try:
+    with SSHNode(NodeConfig.from_dict(node)) as probe:
         info = probe.call("info", {})
-    finally:
-        probe.close()
-    path = workspace.config_path
-    if path is None:
-        workspace = _Workspace.init(workspace.root.parent, name=workspace.name)
-        path = workspace.config_path
-    config = read_json(path)
-    computes = config.setdefault("computes", {})
-    target = computes.setdefault(pool, {"type": "ssh", "nodes": []})
-    if target.get("type") != "ssh":
-        raise WorkspaceError(f"compute {pool!r} exists and is of type {target.get('type')!r}, not an SSH pool")
-    target["nodes"] = [n for n in target["nodes"] if n.get("name") != node["name"]] + [node]
-    write_config(path, config)
+    workspace.save_node(pool, node)
     return {**node, "fingerprint": fp, "python": info.get("python"), "uv": info.get("uv")}

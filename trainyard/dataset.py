@@ -1,74 +1,27 @@
 """Datasets (Azure ML v1 ``Dataset.File`` names), registered by content in the workspace store.
 
-A registered dataset version is ``<root>/datasets/<name>/<version>/dataset.json``: its sources and the oid
-of a manifest of blobs in ``objects/`` — the same mechanism as source snapshots, so nodes cache data by
-content and only missing blobs ever travel. URL sources are downloaded once (checksums verified when
-known, retries, progress) into ``<root>/downloads/``.
+The v1 face over ``inputs`` (content into the object store, URL downloads, the dataset registry): a
+version is ``<root>/datasets/<name>/<version>/dataset.json`` holding its sources and a manifest oid.
 """
 
 from __future__ import annotations
 
-import glob
-import hashlib
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trainers._atomic import read_json, write_json_atomic
-from trainers.datasets import fetch
+from trainers._atomic import write_json_atomic
 
 from .errors import DatasetError
+from .inputs import dataset_registry, is_url, resolve_sources, store_sources
 from .jobspec import InputSpec
-from .progress import byte_steps
-from .registry import allocate_version, check_name, list_versions, read_version
-from .snapshot import load_manifest, store_input, store_manifest
+from .registry import check_name, parse_ref
+from .snapshot import load_manifest
 
 if TYPE_CHECKING:
+    from .inputs import Progress
     from .workspace import Workspace
-
-RECORD = "dataset.json"
-Progress = Callable[[str], None]
-
-
-def is_url(source: str) -> bool:
-    return source.startswith(("http://", "https://"))
-
-
-def fetch_url(workspace: Workspace, url: str, progress: Progress | None = None) -> Path:
-    """Download ``url`` into the workspace's download cache (once); ``#md5=`` / ``#sha256=`` pin it."""
-    base, _, fragment = url.partition("#")
-    checks = dict(p.split("=", 1) for p in fragment.split("&") if "=" in p)
-    name = base.rstrip("/").rsplit("/", 1)[-1] or "download"
-    dest = workspace.root / "downloads" / hashlib.sha256(base.encode()).hexdigest()[:16] / name
-    if dest.is_file():
-        return dest
-
-    try:
-        return fetch(base, dest, md5=checks.get("md5"), sha256=checks.get("sha256"),
-                     progress=byte_steps(progress, f"downloading {name}"))
-    except OSError as exc:
-        raise DatasetError(f"{exc}; check the URL and the network, then register again") from None
-
-
-def resolve_sources(sources: list[str]) -> list[tuple[str, Path]]:
-    """Local sources (files, folders, globs) → (name in the dataset, path) pairs (pure over the FS)."""
-    out: list[tuple[str, Path]] = []
-    for source in sources:
-        matches = sorted(glob.glob(os.path.expanduser(source), recursive=True)) if any(c in source for c in "*?[") \
-            else [os.path.expanduser(source)]
-        if not matches or not all(os.path.exists(m) for m in matches):
-            raise DatasetError(f"dataset source {source!r} does not exist")
-        for m in matches:
-            p = Path(m)
-            if p.is_dir():
-                out += [(f.relative_to(p).as_posix() if len(sources) == 1 and len(matches) == 1
-                         else f"{p.name}/{f.relative_to(p).as_posix()}", f)
-                        for f in sorted(p.rglob("*")) if f.is_file()]
-            else:
-                out.append((p.name, p))
-    return out
 
 
 class FileDataset:
@@ -86,33 +39,17 @@ class FileDataset:
     # -- content ----------------------------------------------------------------------------------
     def store(self, workspace: Workspace, progress: Progress | None = None) -> str:
         """Put the content into the workspace's object store; returns the manifest oid."""
-        if self._record.get("manifest"):
-            return self._record["manifest"]
-        entries = []
-        local = [s for s in self.sources if not is_url(s)]
-        for url in (s for s in self.sources if is_url(s)):
-            path = fetch_url(workspace, url, progress)
-            oid, _ = workspace.objects.add_file(path)
-            entries.append({"path": path.name, "size": path.stat().st_size, "mode": 0o644, "oid": oid})
-        for name, path in resolve_sources(local) if local else []:
-            oid, _ = workspace.objects.add_file(path)
-            entries.append({"path": name, "size": path.stat().st_size, "mode": 0o644, "oid": oid})
-        if not entries:
-            raise DatasetError(f"dataset sources {self.sources} contain no files")
-        names = [e["path"] for e in entries]
-        if len(names) != len(set(names)):
-            raise DatasetError("two sources give files of the same name; register them as separate datasets")
-        return store_manifest(workspace.objects, entries)[0]
+        return self._record.get("manifest") or store_sources(workspace, self.sources, progress)
 
     def register(self, workspace: Workspace, name: str, description: str | None = None, tags: dict | None = None,
                  create_new_version: bool = False, progress: Progress | None = None) -> FileDataset:
         """Register as ``name``; identical content returns the existing version."""
-        check_name(name, "dataset")
+        check_name(name, "dataset", DatasetError)
         manifest = self.store(workspace, progress)
-        base = workspace.root / "datasets" / name
-        versions = list_versions(base, RECORD)
+        registry = dataset_registry(workspace.root)
+        versions = registry.versions(name)
         for v in reversed(versions):
-            existing = read_json(base / str(v) / RECORD)
+            existing = registry.get(name, v)
             if existing["manifest"] == manifest:
                 return FileDataset(existing["sources"], workspace, existing)
         if versions and not create_new_version:
@@ -125,9 +62,9 @@ class FileDataset:
             record.update(name=name, version=version, manifest=manifest, sources=self.sources,
                           description=description, tags={k: str(v) for k, v in (tags or {}).items()},
                           files=len(files), bytes=sum(f["size"] for f in files), created=time.time())
-            write_json_atomic(vdir / RECORD, record)
+            write_json_atomic(vdir / registry.record, record)
 
-        allocate_version(base, fill)
+        registry.allocate(name, fill)
         return FileDataset(self.sources, workspace, record)
 
     def to_path(self) -> list[str]:
@@ -207,29 +144,11 @@ class Dataset:
 
     @staticmethod
     def get_by_name(workspace: Workspace, name: str, version: str | int = "latest") -> FileDataset:
-        try:
-            record = read_version(workspace.root / "datasets" / name, RECORD, version, "dataset",
-                                  "register one with `trainyard datasets register NAME PATH_OR_URL`")
-        except LookupError as exc:
-            raise DatasetError(str(exc)) from None
+        """``name`` may be a reference itself (``mnist:2``, ``mnist@latest``)."""
+        ref_name, ref_version = parse_ref(name, "dataset", DatasetError)
+        record = dataset_registry(workspace.root).get(ref_name, version if ref_version is None else ref_version)
         return FileDataset(record["sources"], workspace, record)
 
     @staticmethod
     def list(workspace: Workspace) -> list[FileDataset]:
-        base = workspace.root / "datasets"
-        return [Dataset.get_by_name(workspace, d.name) for d in sorted(base.iterdir())
-                if list_versions(d, RECORD)] if base.is_dir() else []
-
-
-def resolve_input(workspace: Workspace, path: str, progress: Progress | None = None) -> str:
-    """A job input path (``dataset:NAME[:VER|@latest]``, URL or local path) → manifest oid in the store."""
-    if path.startswith(("dataset:", "azureml:")):
-        ref = path.split(":", 1)[1]
-        name, _, version = ref.replace("@", ":").partition(":")
-        return Dataset.get_by_name(workspace, name, version or "latest").store(workspace)
-    if is_url(path):
-        return FileDataset([path]).store(workspace, progress)
-    if not Path(path).exists():
-        raise DatasetError(f"input path {path} does not exist")
-    return store_input(path, workspace.objects)[0]
-
+        return [Dataset.get_by_name(workspace, n) for n in dataset_registry(workspace.root).names()]

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from trainers._atomic import read_json
+from trainers._atomic import write_json_atomic
 
 from .errors import EnvironmentError_
-from .registry import allocate_version, list_versions, read_version
+from .registry import VersionedRegistry, parse_ref
 
 if TYPE_CHECKING:
     from .workspace import Workspace
@@ -239,41 +239,38 @@ class Environment:
 
     def register(self, workspace: Workspace) -> Environment:
         """Store a new version, unless the latest version has the same content (then return it)."""
-        base = workspace.root / "environments" / self.name
-        versions = list_versions(base, RECORD)
-        if versions:
-            latest = read_json(base / str(versions[-1]) / RECORD)
-            if latest and latest.get("hash") == self.compute_hash() and \
+        registry = environment_registry(workspace.root)
+        if registry.versions(self.name):
+            latest = registry.get(self.name)
+            if latest.get("hash") == self.compute_hash() and \
                     latest.get("environment_variables") == self.environment_variables:
                 return Environment.from_dict(latest)
 
         def fill(vdir: Path, version: int) -> None:
-            from trainers._atomic import write_json_atomic
-
             self.version = str(version)
             write_json_atomic(vdir / RECORD, self.to_dict())
 
-        allocate_version(base, fill)
+        registry.allocate(self.name, fill)
         return self
 
     @staticmethod
     def get(workspace: Workspace, name: str, version: str | int | None = None) -> Environment:
-        try:
-            return Environment.from_dict(read_version(workspace.root / "environments" / name, RECORD, version,
-                                                      "environment", "register it with env.register(ws)"))
-        except LookupError as exc:
-            raise EnvironmentError_(str(exc)) from None
+        """The latest version of ``name`` or the given one; ``name`` may be a reference (``env:2``, ``env@latest``)."""
+        ref_name, ref_version = parse_ref(name, "environment", EnvironmentError_)
+        return Environment.from_dict(environment_registry(workspace.root).get(
+            ref_name, version if ref_version is None else ref_version))
 
     @staticmethod
     def list(workspace: Workspace) -> dict[str, Environment]:
-        base = workspace.root / "environments"
-        if not base.is_dir():
-            return {}
-        return {d.name: Environment.get(workspace, d.name) for d in sorted(base.iterdir())
-                if d.is_dir() and list_versions(d, RECORD)}
+        return {n: Environment.get(workspace, n) for n in environment_registry(workspace.root).names()}
 
     def __repr__(self) -> str:
         return f"Environment(name={self.name!r}, version={self.version!r})"
+
+
+def environment_registry(root: str | os.PathLike) -> VersionedRegistry:
+    return VersionedRegistry(Path(root) / "environments", RECORD, "environment", "register it with env.register(ws)",
+                             EnvironmentError_)
 
 
 def compute_spec_hash(spec: dict) -> str:

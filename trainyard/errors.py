@@ -10,7 +10,8 @@
     │   ├── ConnectError          (issue: SSH pools)
     │   ├── AuthError
     │   ├── HostKeyError
-    │   ├── CommandError          helper command failed: argv, exit code, stderr tail
+    │   ├── CommandError          a command on the node failed: argv, exit code, stderr tail
+    │   ├── NodeStepError         the node helper refused a step (verb, node, message), on any node type
     │   └── TransferError
     ├── RunError                  run failed / not found / bad state (carries ``run_id``)
     │   └── ActivityFailedException  wait_for_completion(raise_on_error=True) on a failed run
@@ -73,6 +74,14 @@ class CommandError(TransportError):
         self.argv = argv
         self.exit_code = exit_code
         self.stderr = stderr
+
+
+class NodeStepError(TransportError):
+    def __init__(self, node: str, verb: str, message: str, kind: str | None = None):
+        super().__init__(f"{node}: step {verb!r} failed: {message}")
+        self.node = node
+        self.verb = verb
+        self.kind = kind  # the node-side error class, e.g. "NodeError", "CorruptObjectError"
 
 
 class TransferError(TransportError):

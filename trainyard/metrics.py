@@ -87,10 +87,10 @@ def _is_number(value: Any) -> bool:
 def plot_series(series: dict[str, tuple[list[float], list[float]]], dest: Path, title: str) -> Path:
     """Draw every series against its step, one panel each, into a PNG."""
     try:
-        import matplotlib
+        import matplotlib  # start-up time: optional and slow to import, only plots need it
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # start-up time (see above)
     except ImportError as exc:
         raise TrainyardError("plotting needs matplotlib: pip install 'trainyard[plot]'") from exc
     if not series:

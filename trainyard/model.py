@@ -2,28 +2,24 @@
 
 Each version holds the model's files and ``model.json`` (written last, so a version without it is
 incomplete and ignored): framework, tags, properties, files with sha256, and lineage (run id,
-experiment, snapshot, environment, metrics at registration). Versions are allocated atomically.
+experiment, snapshot, environment, metrics at registration). Writing versions is the engine's
+(``registration``); this is the v1 face over it and the shared ``VersionedRegistry``.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from trainers._atomic import read_json, write_json_atomic
 from trainers.objects import hash_file
 
 from .errors import RegistryError
-from .registry import allocate_version, check_name, list_versions, read_version
-
-if TYPE_CHECKING:
-    from .workspace import Workspace
-
-RECORD = "model.json"
+from .registration import Framework, model_registry, register_model_files
+from .registry import parse_ref
+from .workspace import Workspace
 
 
 @dataclass
@@ -38,36 +34,16 @@ class ResourceConfiguration:
         return {"cpu": self.cpu, "memory_in_gb": self.memory_in_gb, "gpu": self.gpu}
 
 
-class _Framework:
-    CUSTOM = "Custom"
-    TENSORFLOW = "TensorFlow"
-    SCIKITLEARN = "ScikitLearn"
-    ONNX = "Onnx"
-    TFKERAS = "TfKeras"
-    PYTORCH = "PyTorch"
-    MULTI = "Multi"
-
-    @classmethod
-    def parse(cls, value: str | None) -> str:
-        if value is None:
-            return cls.CUSTOM
-        for attr in ("CUSTOM", "TENSORFLOW", "SCIKITLEARN", "ONNX", "TFKERAS", "PYTORCH", "MULTI"):
-            canonical = getattr(cls, attr)
-            if str(value).lower() in (attr.lower(), canonical.lower()):
-                return canonical
-        raise RegistryError(f"unknown model framework {value!r}; use one of Custom, TensorFlow, "
-                            "ScikitLearn, Onnx, TfKeras, PyTorch, Multi")
-
-
 class Model:
-    Framework = _Framework
+    Framework = Framework
 
     def __init__(self, workspace: Workspace, name: str | None = None, version: int | str | None = None,
                  id: str | None = None, _record: dict | None = None):
-        if id is not None:
-            name, _, version = id.partition(":")
+        """``Model(ws, "name")`` (latest), ``Model(ws, "name", 2)``, ``Model(ws, "name:2")``, ``Model(ws,
+        "name@latest")`` or ``Model(ws, id="name:2")``."""
         if _record is None:
-            _record = load_model_record(workspace, check_name(name or ""), version)
+            ref_name, ref_version = parse_ref(id if id is not None else name or "")
+            _record = model_registry(workspace.root).get(ref_name, version if ref_version is None else ref_version)
         self.workspace = workspace
         self._record = _record
 
@@ -86,7 +62,11 @@ class Model:
     @property
     def path(self) -> Path:
         """The registered model file or folder inside the registry."""
-        return model_dir(self.workspace, self.name, self.version) / self._record["model_path"]
+        return self._dir / self._record["model_path"]
+
+    @property
+    def _dir(self) -> Path:
+        return model_registry(self.workspace.root).version_dir(self.name, self.version)
 
     def serialize(self) -> dict:
         return dict(self._record)
@@ -102,56 +82,32 @@ class Model:
                  resource_configuration: ResourceConfiguration | None = None,
                  lineage: dict | None = None, **_unused: Any) -> Model:
         """Copy a local file or folder into the registry as the next version of ``model_name``."""
-        check_name(model_name)
-        src = Path(model_path)
-        if not src.exists():
-            raise RegistryError(f"model_path {src} does not exist; pass the file or folder to register")
-        framework = _Framework.parse(model_framework)
-        record: dict[str, Any] = {}
-
-        def fill(vdir: Path, version: int) -> None:
-            dest = vdir / src.name
-            if src.is_dir():
-                shutil.copytree(src, dest, symlinks=False)
-            else:
-                shutil.copy2(src, dest)
-            files = [{"path": p.relative_to(vdir).as_posix(), "size": p.stat().st_size, "sha256": hash_file(p)}
-                     for p in sorted(dest.rglob("*") if dest.is_dir() else [dest]) if p.is_file()]
-            record.update(
-                name=model_name, version=version, model_path=src.name, framework=framework,
-                framework_version=model_framework_version, description=description,
-                tags={k: str(v) for k, v in (tags or {}).items()},
-                properties={k: str(v) for k, v in (properties or {}).items()},
-                resource_configuration=resource_configuration.serialize() if resource_configuration else None,
-                created=time.time(), files=files, lineage=lineage or {})
-            write_json_atomic(vdir / RECORD, record)
-
-        allocate_version(workspace.root / "models" / model_name, fill)
+        record = register_model_files(
+            workspace.root, model_path, model_name, tags=tags, properties=properties, description=description,
+            framework=model_framework, framework_version=model_framework_version, lineage=lineage,
+            resource_configuration=resource_configuration.serialize() if resource_configuration else None)
         return Model(workspace, _record=record)
 
     @staticmethod
     def list(workspace: Workspace, name: str | None = None, tags: list | None = None,
              properties: list | None = None, latest: bool = False) -> list[Model]:
-        base = workspace.root / "models"
-        names = [name] if name else sorted(d.name for d in base.iterdir()) if base.is_dir() else []
+        registry = model_registry(workspace.root)
         out = []
-        for n in names:
-            versions = list_versions(base / n, RECORD)
+        for n in [name] if name else registry.names():
+            versions = registry.versions(n)
             for v in (versions[-1:] if latest else versions):
-                m = Model(workspace, _record=read_json(base / n / str(v) / RECORD))
+                m = Model(workspace, _record=registry.get(n, v))
                 if _matches(m.tags, tags) and _matches(m.properties, properties):
                     out.append(m)
         return out
 
     @staticmethod
     def get_model_path(model_name: str, version: int | None = None, _workspace: Workspace | None = None) -> str:
-        from .workspace import Workspace
-
         return str(Model(_workspace or Workspace.load(), model_name, version).path)
 
     def download(self, target_dir: str | os.PathLike = ".", exist_ok: bool = False) -> str:
         """Copy the model's files to ``target_dir``, verifying each sha256; returns the model path."""
-        src_dir = model_dir(self.workspace, self.name, self.version)
+        src_dir = self._dir
         target = Path(target_dir)
         dest = target / self._record["model_path"]
         if dest.exists() and not exist_ok:
@@ -174,11 +130,7 @@ class Model:
             {k: str(v) for k, v in properties.items()}))
 
     def _update(self, change) -> None:
-        path = model_dir(self.workspace, self.name, self.version) / RECORD
-        record = read_json(path)
-        change(record)
-        write_json_atomic(path, record)
-        self._record = record
+        self._record = model_registry(self.workspace.root).update(self.name, self.version, change)
 
 
 def _matches(values: dict, wanted: list | None) -> bool:
@@ -187,25 +139,3 @@ def _matches(values: dict, wanted: list | None) -> bool:
         if key not in values or (value is not None and values[key] != str(value)):
             return False
     return True
-
-
-def model_dir(workspace: Workspace, name: str, version: int | str) -> Path:
-    return workspace.root / "models" / name / str(version)
-
-
-def load_model_record(workspace: Workspace, name: str, version: int | str | None) -> dict:
-    try:
-        return read_version(workspace.root / "models" / name, RECORD, version, "model",
-                            "`trainyard models list` shows the registered models")
-    except LookupError as exc:
-        raise RegistryError(str(exc)) from None
-
-
-def register_from_run(workspace: Workspace, run_id: str, config: dict) -> Model:
-    """Register the model a job spec's ``register_model`` names (called at finalization)."""
-    from .run import Run
-
-    return Run.get(workspace, run_id).register_model(
-        config["name"], config["path"], model_framework=config.get("framework"),
-        model_framework_version=config.get("framework_version"), tags=config.get("tags"),
-        properties=config.get("properties"), description=config.get("description"))

@@ -41,10 +41,10 @@ def load_images(folder: Path):
 
 def render_preview(folder: Path, dest: Path, count: int = 30, seed: int = 0, title: str = "") -> Path:
     try:
-        import matplotlib
+        import matplotlib  # start-up time: optional and slow to import, only plots need it
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # start-up time (see above)
     except ImportError as exc:
         raise TrainyardError("preview needs matplotlib: pip install 'trainyard[plot]'") from exc
     images, labels, names, kind = load_images(folder)

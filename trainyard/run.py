@@ -1,16 +1,24 @@
-"""A run as seen from your desk (Azure ML v1 ``Run`` names): status, logs, metrics, files, models."""
+"""A run as seen from your desk (Azure ML v1 ``Run`` names): status, logs, metrics, files, models; and
+``Experiment``, the named group that submits runs (here because each names the other)."""
 
 from __future__ import annotations
 
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import ActivityFailedException, RegistryError, RunError
+from trainers.status import CANCEL_REQUESTED, CANCELED, COMPLETED, FAILED, is_terminal
+
+from .errors import ActivityFailedException, RunError
+from .jobspec import JobSpec, check_experiment_name
 from .metrics import compute_metrics, compute_tags, load_records
-from .runstore import TERMINAL, RunStore
+from .model import Model
+from .registration import register_run_output
+from .runstore import RunStore
+from .submission import submit
 from .tracker import node_for, sync_step
 from .workspace import Workspace
 
@@ -40,9 +48,7 @@ class Run:
         return self._store.run_dir(self.id)
 
     @property
-    def experiment(self):
-        from .experiment import Experiment
-
+    def experiment(self) -> Experiment:
         return Experiment(self.workspace, self.record["experiment"])
 
     @property
@@ -56,13 +62,13 @@ class Run:
     def refresh(self, wait: float = 0.0) -> dict[str, bytes]:
         """One step of syncing with the node (no-op once terminal); returns new log bytes by file. With
         ``wait``, the node answers as soon as something changes, or after ``wait`` seconds."""
-        return sync_step(self.workspace, self.id, wait=wait).chunks
+        return sync_step(self.workspace, self._store, self.id, wait=wait).chunks
 
     def get_status(self) -> str:
         """Sync with the node until caught up (finishing a pull a disconnected client missed); a job that
         logs faster than it can be read is left for `runs attach` after a bounded number of steps."""
         for _ in range(MAX_CATCH_UP_STEPS):
-            if self.status in TERMINAL or not self.refresh():
+            if is_terminal(self.status) or not self.refresh():
                 break
         return self.status
 
@@ -82,7 +88,7 @@ class Run:
             chunks = self.refresh(wait=POLL_WAIT)
             record = self.record
             if show_output:
-                if (record["status"], record.get("status_reason")) != last and record["status"] not in TERMINAL:
+                if (record["status"], record.get("status_reason")) != last and not is_terminal(record["status"]):
                     reason = record.get("status_reason")
                     out.write(f"[status] {record['status']}" + (f": {reason}" if reason else "") + "\n")
                 for name in STREAMED_LOGS:
@@ -90,7 +96,7 @@ class Run:
                         out.write(chunks[name].decode(errors="replace"))
                 out.flush()
             last = (record["status"], record.get("status_reason"))
-            if record["status"] in TERMINAL:
+            if is_terminal(record["status"]):
                 break
             if deadline is not None and time.monotonic() > deadline:
                 raise RunError(f"run {self.id} still {record['status']} after {timeout} s; it keeps "
@@ -102,7 +108,7 @@ class Run:
         if show_output:
             out.write(self.render_summary())
             out.flush()
-        if raise_on_error and record["status"] != "Completed":
+        if raise_on_error and record["status"] != COMPLETED:
             raise ActivityFailedException(self.render_failure(), self.id, record.get("exit_code"))
         return self.get_details()
 
@@ -117,7 +123,7 @@ class Run:
         reason = (r.get("status_reason") or "no reason recorded").strip()
         return (f"run {self.id} {r['status']}: {reason}\n"
                 f"Full log: `trainyard runs logs {self.id}`" +
-                ("; resubmit after fixing the script." if r["status"] == "Failed" else ""))
+                ("; resubmit after fixing the script." if r["status"] == FAILED else ""))
 
     def render_summary(self) -> str:
         r = self.record
@@ -150,7 +156,7 @@ class Run:
             "rejectedOutputs": r.get("rejected_outputs", []), "portalUrl": self.get_portal_url(),
             "images": {k: v for k, v in self._metric_images().items()},
         }
-        if r["status"] in ("Failed", "Canceled"):
+        if r["status"] in (FAILED, CANCELED):
             details["error"] = {"message": r.get("status_reason"), "exitCode": r.get("exit_code")}
         if r.get("registration_error"):
             details["registrationError"] = r["registration_error"]
@@ -195,12 +201,7 @@ class Run:
 
     # -- files ------------------------------------------------------------------------------------
     def get_file_names(self) -> list[str]:
-        names = []
-        for top in ("outputs", "logs"):
-            base = self.run_dir / top
-            names += [p.relative_to(self.run_dir).as_posix() for p in sorted(base.rglob("*"))
-                      if p.is_file() and not p.name.endswith(".part")] if base.is_dir() else []
-        return names
+        return self._store.file_names(self.id)
 
     def download_file(self, name: str, output_file_path: str | None = None) -> str:
         if name not in self.get_file_names():
@@ -228,38 +229,46 @@ class Run:
     def cancel(self) -> str:
         """Ask the node to cancel (TERM, then KILL after a grace period); returns the status after."""
         record = self.record
-        if record["status"] in TERMINAL:
+        if is_terminal(record["status"]):
             return record["status"]
         node_for(self.workspace, record).call("cancel", {"run_id": self.id})
-        self._store.set_status(self.id, "CancelRequested", "cancel requested by the user")
-        return "CancelRequested"
+        return self._store.set_status(self.id, CANCEL_REQUESTED, "cancel requested by the user")["status"]
 
     def register_model(self, model_name: str, model_path: str, tags: dict | None = None,
                        properties: dict | None = None, model_framework: str | None = None,
                        model_framework_version: str | None = None, description: str | None = None,
-                       resource_configuration: Any = None, **_unused: Any):
+                       resource_configuration: Any = None, **_unused: Any) -> Model:
         """Register a file or folder this run produced (``outputs/...``) as the next model version."""
-        from .model import Model
-
-        record = self.record
-        if record["status"] not in TERMINAL:
-            raise RegistryError(f"run {self.id} is {record['status']}; wait for it to complete before "
-                                "registering its model")
-        rel = model_path.strip("/")
-        path = self.run_dir / rel
-        names = self.get_file_names()
-        if not path.exists() or not path.resolve().is_relative_to(self.run_dir.resolve()) or \
-                not (rel in names or any(n.startswith(rel + "/") for n in names)):
-            listing = ", ".join(n for n in names if n.startswith("outputs/")) or "no files under outputs/"
-            raise RegistryError(f"run {self.id} did not produce {model_path!r}; it produced: {listing}. "
-                                "Save the model under ./outputs in the script and register that path.")
-        metrics = {k: v for k, v in self.get_metrics().items() if isinstance(v, (int, float, str))}
-        lineage = {"run_id": self.id, "experiment": record["experiment"], "snapshot": record.get("snapshot"),
-                   "environment": record.get("environment"), "metrics": metrics, "model_path": rel}
-        return Model.register(self.workspace, path, model_name, tags=tags, properties=properties,
-                              description=description, model_framework=model_framework,
-                              model_framework_version=model_framework_version,
-                              resource_configuration=resource_configuration, lineage=lineage)
+        record = register_run_output(
+            self._store, self.id, model_name, model_path, tags=tags, properties=properties,
+            description=description, framework=model_framework, framework_version=model_framework_version,
+            resource_configuration=resource_configuration.serialize() if resource_configuration else None)
+        return Model(self.workspace, _record=record)
 
     def __repr__(self) -> str:
         return f"Run(id={self.id!r}, status={self.status!r})"
+
+
+class Experiment:
+    """``Experiment(workspace, name)``: a named group of runs (gets or creates, like v1)."""
+
+    def __init__(self, workspace: Workspace, name: str):
+        self.workspace = workspace
+        self.name = check_experiment_name(name)
+
+    def submit(self, config: Any, tags: dict | None = None, progress: Callable[[str], None] | None = None,
+               use_current_env: bool = False) -> Run:
+        """Submit a ScriptRunConfig (or a JobSpec); returns the Run, already started."""
+        if isinstance(config, JobSpec):
+            spec = config
+            spec.experiment_name = self.name
+        else:
+            spec = config.to_job_spec(self.name)
+        run_id = submit(self.workspace, spec, tags=tags, progress=progress, use_current_env=use_current_env)
+        return Run(self.workspace, run_id)
+
+    def get_runs(self) -> list[Run]:
+        return [Run(self.workspace, r["run_id"]) for r in RunStore(self.workspace.root).iter_runs(self.name)]
+
+    def __repr__(self) -> str:
+        return f"Experiment(name={self.name!r}, workspace={self.workspace.name!r})"

@@ -16,12 +16,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from trainers._atomic import read_json, write_json_atomic
+from trainers.status import NOT_STARTED, RUNNING, is_terminal
 
 from .errors import RunError
 
-STATUSES = ["NotStarted", "Starting", "Queued", "Preparing", "Provisioning", "Running", "CancelRequested",
-            "Finalizing", "Completed", "Failed", "Canceled", "NotResponding"]
-TERMINAL = frozenset({"Completed", "Failed", "Canceled"})
+RUN_FILE_TOPS = ("outputs", "logs")  # what a run's files are (pulled from the node)
 
 
 def new_run_id(experiment: str) -> str:
@@ -89,14 +88,14 @@ class RunStore:
 
     def set_status(self, run_id: str, status: str, reason: str | None = None, **fields) -> dict:
         def change(record: dict) -> None:
-            if record["status"] in TERMINAL:
+            if is_terminal(record["status"]):
                 return
             if status != record["status"] or reason != record.get("status_reason"):
                 record["history"].append({"status": status, "time": time.time(), "reason": reason})
             record.update(status=status, status_reason=reason, **fields)
-            if status == "Running" and not record.get("started"):
+            if status == RUNNING and not record.get("started"):
                 record["started"] = time.time()
-            if status in TERMINAL:
+            if is_terminal(status):
                 record["ended"] = time.time()
 
         return self.update(run_id, change)
@@ -115,6 +114,16 @@ class RunStore:
     def list(self, experiment: str | None = None) -> list[dict]:
         return list(self.iter_runs(experiment))
 
+    def file_names(self, run_id: str) -> list[str]:
+        """The run's collected files (``outputs/…``, ``logs/…``), sorted, without partial downloads."""
+        run_dir = self.run_dir(run_id)
+        names = []
+        for top in RUN_FILE_TOPS:
+            base = run_dir / top
+            names += [p.relative_to(run_dir).as_posix() for p in sorted(base.rglob("*"))
+                      if p.is_file() and not p.name.endswith(".part")] if base.is_dir() else []
+        return names
+
 
 def _created_second(run_dir: Path) -> int:
     """The unix second in a run directory's id (0 for a name that is not a run id)."""
@@ -124,6 +133,6 @@ def _created_second(run_dir: Path) -> int:
 
 def new_record(run_id: str, experiment: str, **fields) -> dict:
     now = time.time()
-    return {"run_id": run_id, "experiment": experiment, "status": "NotStarted", "status_reason": None,
-            "history": [{"status": "NotStarted", "time": now, "reason": None}], "created": now,
+    return {"run_id": run_id, "experiment": experiment, "status": NOT_STARTED, "status_reason": None,
+            "history": [{"status": NOT_STARTED, "time": now, "reason": None}], "created": now,
             "started": None, "ended": None, "tags": {}, "properties": {}, **fields}

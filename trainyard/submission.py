@@ -1,7 +1,8 @@
 """Submitting a job: snapshot → sync the blobs the node lacks → materialise → launch detached.
 
 Everything after ``launch`` (status, logs, outputs) is the tracker's job, so a client that goes away
-after submitting loses nothing: ``trainyard runs attach`` picks the run up again.
+after submitting loses nothing: ``trainyard runs attach`` picks the run up again. ``submit`` returns the
+run id; the facade (``Experiment.submit``, the CLI) wraps it in a ``Run``.
 """
 
 from __future__ import annotations
@@ -9,18 +10,24 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from trainers._atomic import write_json_atomic
 from trainers.objects import ObjectStore
+from trainers.status import FAILED, STARTING
 
 from .environment import Environment
-from .errors import JobSpecError
+from .errors import DatasetError, EnvironmentError_, JobSpecError
+from .inputs import resolve_input
 from .jobspec import JobSpec
 from .progress import byte_steps
+from .registry import parse_ref
 from .runstore import RunStore, new_record, new_run_id
 from .snapshot import load_manifest, take_snapshot
-from .transport import node_configs, select_node
-from .workspace import Workspace
+from .transport import Node, node_configs, select_node
+
+if TYPE_CHECKING:
+    from .workspace import Workspace
 
 Progress = Callable[[str], None]
 RECENT_RUNS = 100  # how far back base_manifests looks
@@ -30,12 +37,11 @@ def resolve_environment(workspace: Workspace, spec: JobSpec, use_current_env: bo
     if use_current_env:
         return Environment.current()
     if spec.environment_ref:
-        name, _, version = spec.environment_ref.replace("@", ":").partition(":")
-        return Environment.get(workspace, name, version or None)
+        return Environment.get(workspace, *parse_ref(spec.environment_ref, "environment", EnvironmentError_))
     return spec.environment or Environment.current()
 
 
-def sync_blobs(node, store: ObjectStore, manifest_oids: list[str], progress: Progress | None = None,
+def sync_blobs(node: Node, store: ObjectStore, manifest_oids: list[str], progress: Progress | None = None,
                bases: list[str] = ()) -> int:
     """Send the node the blobs it lacks, then the manifests (as a delta on a ``bases`` manifest the node
     already has, when that is smaller). Returns the bytes sent."""
@@ -64,11 +70,11 @@ def render_manifest_delta(base: list[dict], new: list[dict]) -> dict:
             "remove": [p for p in old if p not in current]}
 
 
-def base_manifests(workspace: Workspace, compute: str, node_name: str, limit: int = 5) -> list[str]:
+def base_manifests(store: RunStore, compute: str, node_name: str, limit: int = 5) -> list[str]:
     """Snapshots of recent runs on the same node: likely already there, so good delta bases (only the
     newest runs are looked at, so a submit does not slow down as the store grows)."""
     out = []
-    for record in itertools.islice(RunStore(workspace.root).iter_runs(), RECENT_RUNS):
+    for record in itertools.islice(store.iter_runs(), RECENT_RUNS):
         if record.get("compute") == compute and (record.get("node") or {}).get("name") == node_name \
                 and record.get("snapshot") and record["snapshot"] not in out:
             out.append(record["snapshot"])
@@ -78,10 +84,8 @@ def base_manifests(workspace: Workspace, compute: str, node_name: str, limit: in
 
 
 def submit(workspace: Workspace, spec: JobSpec, tags: dict | None = None, progress: Progress | None = None,
-           use_current_env: bool = False):
-    """Start ``spec`` on its compute; returns the client-side ``Run`` (status Starting or later)."""
-    from .run import Run
-
+           use_current_env: bool = False) -> str:
+    """Start ``spec`` on its compute; returns the run id (the run is Starting or later)."""
     say = progress or (lambda _msg: None)
     node, warnings = select_node(workspace, spec.compute, spec.gpus)
     for warning in warnings:
@@ -109,9 +113,9 @@ def submit(workspace: Workspace, spec: JobSpec, tags: dict | None = None, progre
     say(f"snapshot {snapshot.oid[:12]}: {len(snapshot.files)} files, {snapshot.total_bytes / 1e6:.2f} MB "
         f"({snapshot.new_blobs} new blobs; ignore file: {snapshot.ignore_file or 'none'})")
     try:
-        store.set_status(run_id, "Starting", f"syncing the snapshot to {node.name}")
+        store.set_status(run_id, STARTING, f"syncing the snapshot to {node.name}")
         sent = sync_blobs(node, workspace.objects, [snapshot.oid, *inputs.values()], say,
-                          [b for b in base_manifests(workspace, spec.compute, node.name) if b != snapshot.oid])
+                          [b for b in base_manifests(store, spec.compute, node.name) if b != snapshot.oid])
         node_run_dir = node.call("materialise", {"run_id": run_id, "manifest": snapshot.oid,
                                                  "inputs": inputs})["run_dir"]
         input_paths = _node_input_paths(workspace, spec, node_run_dir, inputs)
@@ -127,12 +131,12 @@ def submit(workspace: Workspace, spec: JobSpec, tags: dict | None = None, progre
             **_placement(workspace, spec, node)}})
         store.update(run_id, lambda r: r.update(rendered_command=command, bytes_sent=sent, launched=True))
     except Exception as exc:
-        store.set_status(run_id, "Failed", f"submission failed: {exc}")
+        store.set_status(run_id, FAILED, f"submission failed: {exc}")
         raise
-    return Run(workspace, run_id)
+    return run_id
 
 
-def _placement(workspace: Workspace, spec: JobSpec, node) -> dict:
+def _placement(workspace: Workspace, spec: JobSpec, node: Node) -> dict:
     """Slots and GPUs of the chosen node, for its FIFO queue (pure over the config)."""
     config = workspace.compute_config(spec.compute)
     if config["type"] == "local":
@@ -143,9 +147,6 @@ def _placement(workspace: Workspace, spec: JobSpec, node) -> dict:
 
 def _store_inputs(workspace: Workspace, spec: JobSpec, progress: Progress | None = None) -> dict[str, str]:
     """Each file/folder input (local path, URL, registered dataset) → a manifest oid in the store."""
-    from .dataset import resolve_input
-    from .errors import DatasetError
-
     manifests = {}
     for name, item in spec.inputs.items():
         if not item.is_literal:

@@ -1,6 +1,7 @@
 """Keeps a stored run in step with its node: status, live logs and metrics, and the final pull.
 
-``sync_step`` is one poll: it appends new log bytes past what the store already has (so re-attaching
+``sync_step`` is one poll of a run's node (the caller passes the one ``RunStore`` and, when it has it,
+the node; nothing is rebuilt per step): it appends new log bytes past what the store already has (so re-attaching
 resumes where it stopped), maps the node's state onto the run's status, and when the node says the run
 ended it pulls ``outputs/`` and ``logs/`` (Finalizing), checks every path from the node, verifies each
 file's sha256, then records the terminal status and registers the model the job asked for.
@@ -17,16 +18,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trainers.objects import hash_file
+from trainers.status import COMPLETED, FINALIZING, LOST, NOT_RESPONDING, is_terminal, run_status_of
 
-from .errors import ConnectError
+from .errors import ConnectError, RegistryError
 from .progress import byte_steps
-from .runstore import TERMINAL, RunStore
-from .transport import open_node
+from .registration import register_run_output
+from .runstore import RunStore
+from .transport import Node, open_node
 
 if TYPE_CHECKING:
     from .workspace import Workspace
 
-NODE_TERMINAL = {"Completed", "Failed", "Canceled"}
 METRICS = "metrics.jsonl"
 
 
@@ -52,36 +54,34 @@ def current_offsets(run_dir: Path) -> dict[str, int]:
     return offsets
 
 
-def node_for(workspace: Workspace, record: dict):
+def node_for(workspace: Workspace, record: dict) -> Node:
     """The node a run was placed on."""
     return open_node(workspace, record["compute"], (record.get("node") or {}).get("name"))
 
 
-def sync_step(workspace: Workspace, run_id: str, node=None, wait: float = 0.0) -> SyncResult:
+def sync_step(workspace: Workspace, store: RunStore, run_id: str, node: Node | None = None,
+              wait: float = 0.0) -> SyncResult:
     """One poll of the run's node; with ``wait``, the node holds the poll until something changes."""
-    store = RunStore(workspace.root)
     record = store.load(run_id)
-    if record["status"] in TERMINAL or not record.get("launched"):  # done, or still being submitted
+    if is_terminal(record["status"]) or not record.get("launched"):  # done, or still being submitted
         return SyncResult(record["status"])
     with store.sync_lock(run_id) as mine:
-        if not mine:  # another client is syncing this run right now
-            return SyncResult(store.load(run_id)["status"])
-        return _sync_locked(workspace, store, store.load(run_id), node, wait)
+        record = store.load(run_id)
+        if not mine or is_terminal(record["status"]):  # another client is syncing this run right now
+            return SyncResult(record["status"])
+        return _sync_locked(workspace, store, record, node or node_for(workspace, record), wait)
 
 
-def _sync_locked(workspace: Workspace, store: RunStore, record: dict, node, wait: float) -> SyncResult:
+def _sync_locked(workspace: Workspace, store: RunStore, record: dict, node: Node, wait: float) -> SyncResult:
     run_id = record["run_id"]
-    if record["status"] in TERMINAL:
-        return SyncResult(record["status"])
     run_dir = store.run_dir(run_id)
-    if record["status"] == "Finalizing" or record.get("node_state") in NODE_TERMINAL:
-        return SyncResult(finalize(workspace, run_id, node))
-    node = node or node_for(workspace, record)
+    if record["status"] == FINALIZING or is_terminal(record.get("node_state")):
+        return SyncResult(finalize(workspace, store, record, node))
     try:
         answer = node.call("poll", {"run_id": run_id, "offsets": current_offsets(run_dir), "wait": wait,
                                     "known": [record["status"], record.get("status_reason")]})
     except ConnectError as exc:
-        return SyncResult(mark_unreachable(workspace, record, exc))
+        return SyncResult(mark_unreachable(workspace, store, record, exc))
     if record.get("unreachable_since"):
         store.update(run_id, lambda r: r.update(unreachable_since=None))
     chunks = {}
@@ -96,28 +96,27 @@ def _sync_locked(workspace: Workspace, store: RunStore, record: dict, node, wait
     extra = {k: answer[k] for k in ("pid", "pid_start", "exit_code", "signal") if k in answer}
     if "environment" in answer:  # what the node resolved: key, interpreter, cache hit, build time
         extra["environment"] = {**record.get("environment", {}), **answer["environment"]}
-    if (state in NODE_TERMINAL and not chunks) or state == "Lost":  # ended, and every log byte is here
-        store.set_status(run_id, "Finalizing", "collecting outputs and logs", node_state=state,
-                         node_reason=answer.get("reason"), **extra)
-        return SyncResult(finalize(workspace, run_id, node), chunks)
-    if state in NODE_TERMINAL:  # ended, but logs still to catch up on: keep polling
+    if (is_terminal(state) and not chunks) or state == LOST:  # ended, and every log byte is here
+        record = store.set_status(run_id, FINALIZING, "collecting outputs and logs", node_state=state,
+                                  node_reason=answer.get("reason"), **extra)
+        return SyncResult(finalize(workspace, store, record, node), chunks)
+    if is_terminal(state):  # ended, but logs still to catch up on: keep polling
         return SyncResult(record["status"], chunks)
     if (state, answer.get("reason")) != (record["status"], record.get("status_reason")):
         store.set_status(run_id, state, answer.get("reason"), **extra)
     return SyncResult(state, chunks)
 
 
-def mark_unreachable(workspace: Workspace, record: dict, exc: Exception) -> str:
+def mark_unreachable(workspace: Workspace, store: RunStore, record: dict, exc: Exception) -> str:
     """The node did not answer: NotResponding once that has lasted the grace period."""
-    store = RunStore(workspace.root)
     now = time.time()
     since = record.get("unreachable_since") or now
     grace = float(workspace.limits.get("not_responding_after_seconds", 30))
     if not record.get("unreachable_since"):
         store.update(record["run_id"], lambda r: r.update(unreachable_since=now))
-    if now - since >= grace and record["status"] != "NotResponding":
+    if now - since >= grace and record["status"] != NOT_RESPONDING:
         node = (record.get("node") or {}).get("name", "the node")
-        record = store.set_status(record["run_id"], "NotResponding",
+        record = store.set_status(record["run_id"], NOT_RESPONDING,
                                   f"{node} has not answered for {now - since:.0f} s ({exc}); the run may still "
                                   "be going there — Trainyard keeps trying and resumes when it answers")
     return record["status"]
@@ -147,13 +146,13 @@ def check_entry(entry: dict, max_bytes: int) -> str | None:
     return None
 
 
-def pull_outputs(workspace: Workspace, run_id: str, node) -> tuple[list[str], list[dict]]:
+def pull_outputs(workspace: Workspace, store: RunStore, run_id: str, node: Node) -> tuple[list[str], list[dict]]:
     """Copy the run's outputs/ and logs/ into the store; returns (collected, rejected).
 
     Files the store already has (same size and sha256) are skipped, so an interrupted pull resumes.
     Every file is fetched to ``<name>.part``, hashed on both ends as it moves, then moved into place.
     """
-    run_dir = RunStore(workspace.root).run_dir(run_id)
+    run_dir = store.run_dir(run_id)
     max_bytes = int(workspace.limits.get("max_output_file_bytes", 20 << 30))
     rejected, accepted = [], {}
     for entry in node.call("list_files", {"run_id": run_id})["entries"]:
@@ -177,7 +176,7 @@ def pull_outputs(workspace: Workspace, run_id: str, node) -> tuple[list[str], li
     for _, dest, _ in wanted.values():
         dest.parent.mkdir(parents=True, exist_ok=True)
     def say(message: str) -> None:  # the status reason says how far the pull is, live
-        RunStore(workspace.root).update(run_id, lambda r: r.update(status_reason=message))
+        store.update(run_id, lambda r: r.update(status_reason=message))
 
     report = byte_steps(say, "pulling outputs and logs", sum(size for _, _, size in wanted.values()), 8 << 20)
     digests = node.fetch_files(run_id, [(p, str(dest) + ".part") for p, (_, dest, _) in wanted.items()],
@@ -193,24 +192,23 @@ def pull_outputs(workspace: Workspace, run_id: str, node) -> tuple[list[str], li
     return collected, rejected
 
 
-def finalize(workspace: Workspace, run_id: str, node=None) -> str:
+def finalize(workspace: Workspace, store: RunStore, record: dict, node: Node) -> str:
     """Pull outputs and logs, then record the terminal status (and register the model if asked)."""
-    store = RunStore(workspace.root)
-    record = store.load(run_id)
-    node = node or node_for(workspace, record)
+    run_id = record["run_id"]
     state = record.get("node_state")
-    if state == "Lost":
-        return store.set_status(run_id, "Failed", record.get("node_reason"))["status"]
-    collected, rejected = pull_outputs(workspace, run_id, node)
+    if state == LOST:
+        return store.set_status(run_id, run_status_of(state), record.get("node_reason"))["status"]
+    collected, rejected = pull_outputs(workspace, store, run_id, node)
     final = store.set_status(run_id, state, record.get("node_reason"), rejected_outputs=rejected,
                              collected_files=len(collected))
-    if state == "Completed" and record.get("register_model") and not record.get("model_id"):
-        from .errors import RegistryError
-        from .model import register_from_run
-
+    asked = record.get("register_model")
+    if state == COMPLETED and asked and not record.get("model_id"):
         try:
-            model = register_from_run(workspace, run_id, record["register_model"])
-            store.update(run_id, lambda r: r.update(model_id=model.id))
+            model = register_run_output(
+                store, run_id, asked["name"], asked["path"], framework=asked.get("framework"),
+                framework_version=asked.get("framework_version"), tags=asked.get("tags"),
+                properties=asked.get("properties"), description=asked.get("description"))
+            store.update(run_id, lambda r: r.update(model_id=f"{model['name']}:{model['version']}"))
         except RegistryError as exc:
             message = str(exc)
             store.update(run_id, lambda r: r.update(registration_error=message))

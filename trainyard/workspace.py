@@ -15,6 +15,7 @@ from typing import Any
 from trainers._atomic import read_json, write_json_atomic
 from trainers.objects import ObjectStore
 
+from .compute import ComputeTarget
 from .errors import ComputeTargetException, WorkspaceError
 
 CONFIG_DIR = ".trainyard"
@@ -126,9 +127,7 @@ class Workspace:
 
     # -- description --------------------------------------------------------------------------
     @property
-    def compute_targets(self) -> dict[str, Any]:
-        from .compute import ComputeTarget
-
+    def compute_targets(self) -> dict[str, ComputeTarget]:
         return {n: ComputeTarget(self, n) for n in self._config["computes"]}
 
     def compute_config(self, name: str) -> dict:
@@ -160,6 +159,21 @@ class Workspace:
             "limits": self.limits,
         }
 
+    # -- changes ------------------------------------------------------------------------------
+    def save_node(self, pool: str, node: dict) -> None:
+        """Add ``node`` to the SSH pool ``pool`` (created if needed; a node of the same name is replaced)
+        and write the config file — the embedded default is written out first."""
+        if self.config_path is None:
+            written = Workspace.init(self.root.parent, name=self.name)
+            self.config_path, self._config = written.config_path, written._config
+        config = read_json(self.config_path)
+        target = config.setdefault("computes", {}).setdefault(pool, {"type": "ssh", "nodes": []})
+        if target.get("type") != "ssh":
+            raise WorkspaceError(f"compute {pool!r} exists and is of type {target.get('type')!r}, not an SSH pool")
+        target["nodes"] = [n for n in target.get("nodes", []) if n.get("name") != node["name"]] + [node]
+        write_config(self.config_path, config)
+        self._config = parse_config({**config, "name": self.name}, str(self.config_path))
+
     def __repr__(self) -> str:
         return f"Workspace(name={self.name!r}, root={str(self.root)!r})"
 
@@ -168,7 +182,3 @@ def write_config(path: str | os.PathLike, config: dict) -> None:
     """Validate and atomically write a workspace config."""
     parse_config(config, str(path))
     write_json_atomic(path, config)
-
-
-def load_config_dict(path: str | os.PathLike) -> dict:
-    return read_json(path, default={})

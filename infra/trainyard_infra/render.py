@@ -1,4 +1,4 @@
-"""Pure renderers: sshd_config, authorized_keys, the node Dockerfile, and the workspace config the stack
+"""Pure renderers: sshd_config, authorized_keys, and the workspace config the stack
 exports (the same schema as ``.trainyard/config.json``)."""
 
 from __future__ import annotations
@@ -35,27 +35,6 @@ def render_authorized_keys(public_keys: list[str]) -> str:
         if "PRIVATE KEY" in line:
             raise ValueError("a private key was passed where a public key belongs")
     return "\n".join(lines) + "\n"
-
-
-def render_dockerfile() -> str:
-    """One Dockerfile for both pools: BASE_IMAGE is Debian for CPU nodes, a CUDA image for GPU nodes."""
-    return """\
-# Trainyard node image (rendered by infra/trainyard_infra/render.py; a test keeps this file in step).
-ARG BASE_IMAGE=debian:bookworm-slim
-FROM ${BASE_IMAGE}
-ARG SSH_USER=trainyard
-ENV DEBIAN_FRONTEND=noninteractive
-RUN apt-get update \\
- && apt-get install -y --no-install-recommends openssh-server python3 python3-venv ca-certificates \\
- && rm -rf /var/lib/apt/lists/* \\
- && python3 -m venv /opt/uv && /opt/uv/bin/pip install --no-cache-dir uv && ln -s /opt/uv/bin/uv /usr/local/bin/uv \\
- && useradd --create-home --shell /bin/bash "${SSH_USER}" \\
- && mkdir -p /run/sshd /etc/ssh/authorized_keys /data \\
- && chown "${SSH_USER}" /data \\
- && rm -f /etc/ssh/ssh_host_*
-EXPOSE 22
-CMD ["/usr/sbin/sshd", "-D", "-e"]
-"""
 
 
 def address_of(docker_host: str, bind_address: str) -> tuple[str, str | None]:

@@ -38,11 +38,3 @@ def resolve_size(name: str) -> NodeSize:
     except KeyError:
         raise ValueError(f"unknown node size {name!r}; known sizes: {', '.join(sorted(SIZES))}, or set "
                          "explicit cpus/memoryMb/gpus limits instead") from None
-
-
-def render_size_table() -> str:
-    """The table as Markdown, for the README (pure)."""
-    rows = ["| size | cpus | memory | GPUs | note |", "|---|---|---|---|---|"]
-    for name, s in sorted(SIZES.items()):
-        rows.append(f"| {name} | {s.cpus:g} | {s.memory_mb // 1024} GiB | {s.gpus} | {s.note} |")
-    return "\n".join(rows)

@@ -73,8 +73,8 @@ def test_python_api_submit(tmp_path):
     assert model.id == "api-model:1" and model.run_id == run.id
     with pytest.raises(Exception, match="did not produce 'outputs/nope.pkl'.*outputs/model.txt"):
         run.register_model("x", "outputs/nope.pkl")
-    assert run.download_file("outputs/model.txt", str(tmp_path / "m.txt")) and \
-        (tmp_path / "m.txt").read_text() == "weights"
+    assert run.download_file("outputs/model.txt", str(tmp_path / "m.txt")) == str(tmp_path / "m.txt")
+    assert (tmp_path / "m.txt").read_text() == "weights"
 
 
 def test_crash_fails_with_exit_code_and_tail(tmp_path):

@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from trainers.status import is_terminal
+
 from ..workspace import Workspace
 
 
@@ -37,8 +39,7 @@ def fmt_time(ts: float | None) -> str:
 
 def fmt_duration(record: dict) -> str:
     start = record.get("started") or record.get("created")
-    end = record.get("ended") or (time.time() if record.get("status") not in
-                                  ("Completed", "Failed", "Canceled") else None)
+    end = record.get("ended") or (None if is_terminal(record.get("status")) else time.time())
     return f"{end - start:.1f}s" if start and end else "-"
 
 

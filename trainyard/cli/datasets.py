@@ -11,8 +11,7 @@ from ._render import echo_json, echo_table, fmt_time, load_workspace, parse_pair
 
 
 def _get(ctx: click.Context, ref: str):
-    name, _, version = ref.replace("@", ":").partition(":")
-    return Dataset.get_by_name(load_workspace(ctx), name, version or "latest")
+    return Dataset.get_by_name(load_workspace(ctx), ref)
 
 
 def _summary(ds) -> dict:
@@ -53,7 +52,7 @@ def list_(ctx: click.Context, as_json: bool) -> None:
 
 
 @datasets.command("show")
-@click.argument("ref", metavar="NAME[:VERSION]")
+@click.argument("ref", metavar="NAME[:VERSION|@latest]")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def show(ctx: click.Context, ref: str, as_json: bool) -> None:
@@ -69,7 +68,7 @@ def show(ctx: click.Context, ref: str, as_json: bool) -> None:
 
 
 @datasets.command("download")
-@click.argument("ref", metavar="NAME[:VERSION]")
+@click.argument("ref", metavar="NAME[:VERSION|@latest]")
 @click.option("--output", "-o", default=".", type=click.Path(file_okay=False), help="Target directory.")
 @click.option("--overwrite", is_flag=True, help="Replace existing files.")
 @click.pass_context
@@ -80,7 +79,7 @@ def download(ctx: click.Context, ref: str, output: str, overwrite: bool) -> None
 
 
 @datasets.command("preview")
-@click.argument("ref", metavar="NAME[:VERSION]")
+@click.argument("ref", metavar="NAME[:VERSION|@latest]")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="PNG to write.")
 @click.option("-n", "count", default=30, show_default=True, help="How many images.")
 @click.option("--seed", default=0, show_default=True)

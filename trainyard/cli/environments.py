@@ -25,13 +25,12 @@ def list_(ctx: click.Context, as_json: bool) -> None:
 
 
 @environments.command("show")
-@click.argument("ref", metavar="NAME[:VERSION]")
+@click.argument("ref", metavar="NAME[:VERSION|@latest]")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def show(ctx: click.Context, ref: str, as_json: bool) -> None:
     """Show an environment's canonical spec and hash."""
-    name, _, version = ref.partition(":")
-    env = Environment.get(load_workspace(ctx), name, version or None)
+    env = Environment.get(load_workspace(ctx), ref)
     data = {**env.to_dict(), "spec": env.compute_spec()}
     if as_json:
         echo_json(data)

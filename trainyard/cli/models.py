@@ -8,8 +8,7 @@ from ._render import echo_json, echo_table, fmt_time, load_workspace, parse_pair
 
 
 def _model(ctx: click.Context, ref: str) -> Model:
-    name, _, version = ref.partition(":")
-    return Model(load_workspace(ctx), name, version or None)
+    return Model(load_workspace(ctx), ref)
 
 
 @click.group()
@@ -35,7 +34,7 @@ def list_(ctx: click.Context, name: str | None, tags: tuple[str, ...], latest: b
 
 
 @models.command("show")
-@click.argument("ref", metavar="NAME[:VERSION]")
+@click.argument("ref", metavar="NAME[:VERSION|@latest]")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def show(ctx: click.Context, ref: str, as_json: bool) -> None:
@@ -81,7 +80,7 @@ def register(ctx: click.Context, name: str, path: str, run_id: str | None, frame
 
 
 @models.command("download")
-@click.argument("ref", metavar="NAME[:VERSION]")
+@click.argument("ref", metavar="NAME[:VERSION|@latest]")
 @click.option("--output", "-o", default=".", type=click.Path(file_okay=False), help="Target directory.")
 @click.option("--exist-ok", is_flag=True, help="Overwrite existing files.")
 @click.pass_context

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import click
 
+from trainers.status import COMPLETED, is_terminal
+
 from ..metrics import compute_series, load_records, plot_series
 from ..run import POLL_WAIT, Run
-from ..runstore import TERMINAL, RunStore
+from ..runstore import RunStore
 from ._render import echo_json, echo_table, fmt_duration, fmt_time, fmt_value, load_workspace
 
 
@@ -20,7 +22,7 @@ def full_details(run: Run) -> dict:
 def exit_code_for(run: Run) -> int:
     """0 when completed (and any requested model registered); the job's own code when it failed."""
     r = run.record
-    if r["status"] == "Completed":
+    if r["status"] == COMPLETED:
         return 1 if r.get("registration_error") else 0
     code = r.get("exit_code")
     return code if isinstance(code, int) and 0 < code < 126 else 1
@@ -39,7 +41,7 @@ def follow(run: Run, as_json: bool = False) -> int:
         echo_json(full_details(run))
     else:
         render_result(run)
-    if record["status"] != "Completed":
+    if record["status"] != COMPLETED:
         click.echo(f"error: {run.render_failure()}", err=True)
     elif record.get("registration_error"):
         click.echo(f"error: {record['registration_error']}", err=True)
@@ -80,7 +82,7 @@ def list_(ctx: click.Context, experiment: str | None, status: str | None, limit:
     store = RunStore(ws.root)
     records = []
     for r in store.iter_runs(experiment):  # newest first; stops reading once `limit` runs match
-        if r["status"] not in TERMINAL:
+        if not is_terminal(r["status"]):
             Run(ws, r["run_id"]).refresh()
             r = store.load(r["run_id"])
         if status is None or r["status"] == status:
@@ -144,7 +146,7 @@ def logs(ctx: click.Context, run_id: str, log_file: str, follow: bool) -> None:
     path = run.run_dir / "logs" / log_file
     if path.is_file():
         click.echo(path.read_text(errors="replace"), nl=False)
-    while follow and run.status not in TERMINAL:
+    while follow and not is_terminal(run.status):
         chunks = run.refresh(wait=POLL_WAIT)  # the node answers when there is something new
         if log_file in chunks:
             click.echo(chunks[log_file].decode(errors="replace"), nl=False)

@@ -4,7 +4,8 @@ import sys
 
 import click
 
-from ..jobspec import parse_job_file
+from ..jobspec import check_experiment_name, parse_job_file
+from ..run import Run
 from ..submission import submit as submit_job
 from ._render import echo_json, load_workspace, parse_pairs, progress
 from .runs import follow
@@ -34,12 +35,10 @@ def submit(ctx: click.Context, job_yml: str, compute: str | None, assignments: t
     if compute:
         spec.compute = compute
     if experiment:
-        from ..jobspec import check_experiment_name
-
         spec.experiment_name = check_experiment_name(experiment)
     ws = load_workspace(ctx)
-    run = submit_job(ws, spec, tags=parse_pairs(tags, "--tag"), progress=progress,
-                     use_current_env=current_env)
+    run = Run(ws, submit_job(ws, spec, tags=parse_pairs(tags, "--tag"), progress=progress,
+                             use_current_env=current_env))
     click.echo(f"submitted run {run.id} to {spec.compute} (workspace store: {ws.root})", err=True)
     if detach:
         if as_json:

@@ -44,9 +44,9 @@ def show(ctx: click.Context, as_json: bool) -> None:
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Config path (default .trainyard/config.json).")
 def import_stack_cmd(stack: str | None, file_: str | None, output: str | None) -> None:
     """Write the workspace config from the infra stack's outputs (pools, nodes, pinned host keys)."""
-    import json
+    import json  # start-up time: this rarely used command's imports load only when it runs
 
-    from ..stackimport import fetch_stack_outputs, import_stack
+    from ..stackimport import fetch_stack_outputs, import_stack  # start-up time (see above)
 
     outputs = json.loads(open(file_).read()) if file_ else fetch_stack_outputs(stack)
     path = import_stack(outputs, config_path=output)

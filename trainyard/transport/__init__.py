@@ -1,11 +1,9 @@
-"""How the control plane reaches a node. A node handle has three operations:
-
-- ``call(verb, payload) -> dict``: run one step of the node helper (``trainers.node``);
-- ``put_blob(oid, path)``: add a blob to the node's object cache;
-- ``fetch(run_id, rel, dest)``: copy one file of a run back (resuming a partial one).
+"""How the control plane reaches a node: the ``Node`` interface (``transport.node``) and the handles.
 
 ``LocalNode`` runs the helper in-process; ``SSHNode`` runs it over one reused connection per node
-(handles are cached per process, so every step of every run on a node shares that connection).
+(handles are cached per process, so every step of every run on a node shares that connection);
+``FakeNode`` (``transport.fake``) is the in-memory one for tests. ``open_node`` picks the node of a
+compute, ``select_node`` the least-loaded reachable node of a pool.
 """
 
 from __future__ import annotations
@@ -16,24 +14,25 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ComputeTargetException, TransportError
 from .local import LocalNode
+from .node import CommandResult, Node, check_answer
+from .sshconfig import NodeConfig
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
 
-__all__ = ["LocalNode", "close_all", "node_configs", "open_node", "probe_nodes", "select_node"]
+__all__ = ["CommandResult", "LocalNode", "Node", "NodeConfig", "check_answer", "choose_node", "close_all",
+           "node_configs", "open_node", "probe", "probe_nodes", "select_node"]
 
-_OPEN: dict[tuple, Any] = {}
+_OPEN: dict[tuple, Node] = {}
 
 
-def node_configs(workspace: Workspace, compute: str) -> list:
+def node_configs(workspace: Workspace, compute: str) -> list[NodeConfig]:
     """The NodeConfig of every node of an SSH pool."""
-    from .ssh import NodeConfig
-
     config = workspace.compute_config(compute)
     return [NodeConfig.from_dict(n, config) for n in config.get("nodes", [])]
 
 
-def open_node(workspace: Workspace, compute: str, node: str | None = None):
+def open_node(workspace: Workspace, compute: str, node: str | None = None) -> Node:
     """A handle on a node of ``compute`` (the named one, else the pool's first)."""
     config = workspace.compute_config(compute)
     if config["type"] == "local":
@@ -50,7 +49,7 @@ def open_node(workspace: Workspace, compute: str, node: str | None = None):
         raise ComputeTargetException(f"compute {compute!r} has no node {node!r}")
     key = (str(workspace.root), compute, chosen.name, chosen.host, chosen.port, chosen.host_key)
     if key not in _OPEN:
-        from .ssh import SSHNode
+        from .ssh import SSHNode  # start-up time: paramiko loads only when a pool is used
 
         if not _OPEN:
             atexit.register(close_all)
@@ -58,35 +57,45 @@ def open_node(workspace: Workspace, compute: str, node: str | None = None):
     return _OPEN[key]
 
 
-def probe_nodes(workspace: Workspace, compute: str, configs: list) -> list[tuple[Any, Any, Any]]:
+def probe_nodes(workspace: Workspace, compute: str, configs: list[NodeConfig]) -> list[tuple[NodeConfig, Node, Any]]:
     """Ask every node of ``configs`` for ``info`` at once (one handshake's time for the pool, not one per
     node); returns (config, node, info or the TransportError) in order."""
     nodes = [open_node(workspace, compute, cfg.name) for cfg in configs]
+    return list(zip(configs, nodes, probe(nodes), strict=True))
 
-    def probe(node):
+
+def probe(nodes: list[Node]) -> list[dict | TransportError]:
+    """``info`` from every node, asked in parallel: the answer, or the TransportError in its place."""
+    def ask(node: Node) -> dict | TransportError:
         try:
             return node.call("info", {})
         except TransportError as exc:
             return exc
 
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(nodes)))) as pool:
-        return list(zip(configs, nodes, pool.map(probe, nodes), strict=True))
+        return list(pool.map(ask, nodes))
 
 
-def select_node(workspace: Workspace, compute: str, gpus: int = 0) -> tuple[Any, list[str]]:
-    """The least-loaded reachable node of a pool, by (running + queued) / slots; returns (node, warnings)."""
+def select_node(workspace: Workspace, compute: str, gpus: int = 0) -> tuple[Node, list[str]]:
+    """The least-loaded reachable node of a pool that has the GPUs; returns (node, warnings)."""
     config = workspace.compute_config(compute)
     if config["type"] == "local":
         return open_node(workspace, compute), []
-    warnings, candidates = [], []
-    for cfg in node_configs(workspace, compute):
-        if gpus > cfg.gpus:
-            warnings.append(f"{cfg.name}: has {cfg.gpus} GPUs, the job asks for {gpus}")
-        else:
-            candidates.append(cfg)
-    answers = probe_nodes(workspace, compute, candidates)
+    configs = node_configs(workspace, compute)
+    fit = [cfg for cfg in configs if gpus <= cfg.gpus]
+    nodes = [open_node(workspace, compute, cfg.name) for cfg in fit]
+    return choose_node(compute, configs, nodes, probe(nodes), gpus)
+
+
+def choose_node(compute: str, configs: list[NodeConfig], nodes: list[Node], answers: list[dict | TransportError],
+                gpus: int = 0) -> tuple[Node, list[str]]:
+    """Pick among probed ``nodes`` (those of ``configs`` with the GPUs, in order) by (runs + 1) / slots,
+    the lowest first; returns (node, warnings). When every node of the pool failed to answer, that error
+    is raised; when none can take the job, ComputeTargetException says why (pure)."""
+    warnings = [f"{cfg.name}: has {cfg.gpus} GPUs, the job asks for {gpus}" for cfg in configs if gpus > cfg.gpus]
+    fit = [cfg for cfg in configs if gpus <= cfg.gpus]
     best, errors = None, []
-    for cfg, node, info in answers:
+    for cfg, node, info in zip(fit, nodes, answers, strict=True):
         if isinstance(info, TransportError):
             warnings.append(f"{cfg.name} skipped: {info}")
             errors.append(info)
@@ -95,7 +104,7 @@ def select_node(workspace: Workspace, compute: str, gpus: int = 0) -> tuple[Any,
         if best is None or load < best[0]:
             best = (load, node)
     if best is None:
-        if errors and len(errors) == len(node_configs(workspace, compute)):
+        if errors and len(errors) == len(configs):
             raise errors[0]
         raise ComputeTargetException(f"no node of {compute!r} can take this job: " + "; ".join(warnings))
     return best[1], warnings

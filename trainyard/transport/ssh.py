@@ -1,10 +1,10 @@
-"""SSH nodes: the node helper run over one reused paramiko connection per node (the only paramiko user).
+"""SSH nodes: the node helper run over one reused paramiko connection per node.
 
-Host keys are pinned: the ``host_key`` in the workspace config, else ``~/.ssh/known_hosts``. The key the
-server offers is checked right after the key exchange, before authenticating or sending anything; an
-unknown or changed key is refused. ``~/.ssh/config`` is honoured (HostName, User, Port, IdentityFile,
-ProxyJump). paramiko and socket errors become ConnectError, AuthError, HostKeyError, CommandError or
-TransferError. Remote commands are argv lists joined with ``shlex.join``.
+The connection and the helper live here; the node's configuration (and ``~/.ssh/config``) is
+``sshconfig``, host-key pinning is ``hostkey``. The key the server offers is checked right after the key
+exchange, before authenticating or sending anything. paramiko and socket failures (``LINK_ERRORS``)
+become Trainyard errors in ``_translate`` only: ConnectError, AuthError or TransferError; a step the helper
+refuses is NodeStepError, as on every node. Remote commands are argv lists joined with ``shlex.join``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import shlex
 import socket
 import stat
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import paramiko
@@ -26,7 +25,13 @@ import trainers
 from trainers.objects import hash_file
 from trainers.stream import read_frames, write_frame
 
-from ..errors import AuthError, CommandError, ConnectError, HostKeyError, TransferError
+from ..errors import AuthError, CommandError, ConnectError, TransferError, TransportError
+from .hostkey import check_host_key, fingerprint, parse_public_key
+from .node import ClosingNode, CommandResult, Progress, check_answer
+from .sshconfig import NodeConfig, resolve_ssh_config
+
+__all__ = ["NodeConfig", "SSHNode", "fingerprint", "helper_oid", "offered_host_key", "parse_public_key",
+           "resolve_ssh_config"]
 
 CHUNK = 1024 * 1024
 HELPER_MISSING = 97  # the bootstrap's exit code when this helper version is not on the node
@@ -39,6 +44,7 @@ sys.path.insert(0, helper)
 from trainers.node import main
 sys.exit(main(sys.argv[1:]))
 """
+LINK_ERRORS = (OSError, EOFError, paramiko.SSHException)  # what a dropped or refused link raises
 IDEMPOTENT = {"info", "have", "poll", "list_files", "cancel", "put_manifest", "gc"}
 PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")  # one AEAD pass per packet
 WINDOW = 64 * 1024 * 1024
@@ -102,82 +108,9 @@ def _exclusive(method):
     return locked
 
 
-@dataclass
-class NodeConfig:
-    """One node of an SSH pool, as the workspace config describes it."""
-
-    name: str
-    host: str
-    port: int = 22
-    user: str | None = None
-    identity_file: str | None = None
-    host_key: str | None = None  # "ssh-ed25519 AAAA…" pinned public key
-    gpus: int = 0
-    slots: int | None = None
-    root: str = "~/.trainyard"
-    python: str = "python3"
-    connect_timeout: float = 10.0
-    command_timeout: float = 120.0
-    keepalive: int = 15
-    proxy_jump: str | None = None
-    env: dict = field(default_factory=dict)  # for node commands: proxies, UV_INDEX_URL, SSL_CERT_FILE …
-
-    @property
-    def slot_count(self) -> int:
-        return self.slots if self.slots else max(1, self.gpus)
-
-    @classmethod
-    def from_dict(cls, data: dict, pool: dict | None = None) -> NodeConfig:
-        pool = pool or {}
-        known = set(cls.__dataclass_fields__)
-        merged = {k: pool[k] for k in ("connect_timeout", "command_timeout", "keepalive", "root", "python",
-                                       "user", "identity_file") if k in pool}
-        merged.update({k: v for k, v in data.items() if k in known})
-        merged["env"] = {**(pool.get("env") or {}), **(data.get("env") or {})}
-        merged.setdefault("name", data.get("host", "node"))
-        return cls(**merged)
-
-
-def fingerprint(key: paramiko.PKey) -> str:
-    return key.fingerprint  # "SHA256:…", as OpenSSH prints it
-
-
-def parse_public_key(text: str) -> paramiko.PKey:
-    """A pinned "type base64" public key (pure)."""
-    import base64
-
-    parts = text.split()
-    if len(parts) < 2:
-        raise HostKeyError(f"pinned host key {text!r} is not 'TYPE BASE64'")
-    return paramiko.PKey.from_type_string(parts[0], base64.b64decode(parts[1]))
-
-
-def resolve_ssh_config(node: NodeConfig) -> NodeConfig:
-    """Apply ``~/.ssh/config`` (HostName, User, Port, IdentityFile, ProxyJump) where the workspace is silent."""
-    path = Path.home() / ".ssh" / "config"
-    if not path.is_file():
-        return node
-    entry = paramiko.SSHConfig.from_path(str(path)).lookup(node.host)
-    out = NodeConfig(**{**node.__dict__})
-    out.host = entry.get("hostname", node.host)
-    if node.port == 22 and "port" in entry:
-        out.port = int(entry["port"])
-    out.user = node.user or entry.get("user")
-    if not node.identity_file and entry.get("identityfile"):
-        out.identity_file = entry["identityfile"][0]
-    out.proxy_jump = node.proxy_jump or entry.get("proxyjump")
-    return out
-
-
-def _pinned_keys(node: NodeConfig) -> list[paramiko.PKey]:
-    if node.host_key:
-        return [parse_public_key(node.host_key)]
-    known = paramiko.HostKeys()
-    path = Path.home() / ".ssh" / "known_hosts"
-    if path.is_file():
-        known.load(str(path))
-    name = node.host if node.port == 22 else f"[{node.host}]:{node.port}"
-    return list((known.lookup(name) or {}).values())
+def _translate(exc: BaseException, error: type[TransportError], what: str, hint: str = "") -> TransportError:
+    """The one place a paramiko or socket failure becomes a Trainyard error (``raise … from exc``)."""
+    return error(f"{what} ({exc or type(exc).__name__})" + (f"; {hint}" if hint else ""))
 
 
 def offered_host_key(host: str, port: int, timeout: float = 10.0) -> paramiko.PKey:
@@ -199,13 +132,13 @@ def _open_transport(host: str, port: int, timeout: float, sock) -> paramiko.Tran
             [c for c in options.ciphers if c not in PREFERRED_CIPHERS]
         transport.start_client(timeout=timeout)
         return transport
-    except (OSError, paramiko.SSHException, EOFError) as exc:
-        raise ConnectError(f"cannot connect to {host}:{port} within {timeout:.0f} s ({exc or type(exc).__name__}); "
-                           "check the host is up, the port is right and sshd is running") from exc
+    except LINK_ERRORS as exc:
+        raise _translate(exc, ConnectError, f"cannot connect to {host}:{port} within {timeout:.0f} s",
+                         "check the host is up, the port is right and sshd is running") from exc
 
 
-class SSHNode:
-    """A node reached over SSH; same operations as ``LocalNode``."""
+class SSHNode(ClosingNode):
+    """A node reached over SSH (the ``Node`` interface)."""
 
     def __init__(self, config: NodeConfig):
         self.config = resolve_ssh_config(config)
@@ -237,7 +170,7 @@ class SSHNode:
                                                      timeout=c.connect_timeout)
         transport = _open_transport(c.host, c.port, c.connect_timeout, sock)
         try:
-            self._check_host_key(transport.get_remote_server_key())
+            check_host_key(c, transport.get_remote_server_key())
             self._authenticate(transport)
         except BaseException:
             transport.close()
@@ -245,23 +178,6 @@ class SSHNode:
         transport.set_keepalive(c.keepalive)
         self._transport = transport
         return transport
-
-    def _check_host_key(self, offered: paramiko.PKey) -> None:
-        c = self.config
-        pinned = _pinned_keys(c)
-        where = f"{c.host}:{c.port}"
-        if not pinned:
-            raise HostKeyError(
-                f"{where} offered host key {offered.get_name()} {fingerprint(offered)}, which is not pinned "
-                f"in the workspace config or ~/.ssh/known_hosts; if you trust it, run `trainyard compute "
-                f"attach POOL --host {c.host} --port {c.port} --accept-host-key {fingerprint(offered)}`")
-        if not any(k.get_name() == offered.get_name() and k.asbytes() == offered.asbytes() for k in pinned):
-            expected = ", ".join(fingerprint(k) for k in pinned)
-            raise HostKeyError(
-                f"host key of {where} CHANGED: expected {expected}, offered {offered.get_name()} "
-                f"{fingerprint(offered)}. Nothing was sent. If the node was rebuilt, re-pin it with "
-                f"`trainyard compute attach ... --accept-host-key {fingerprint(offered)}`; otherwise "
-                "treat this as an attack")
 
     def _authenticate(self, transport: paramiko.Transport) -> None:
         c = self.config
@@ -273,9 +189,9 @@ class SSHNode:
                                 "identity_file in the workspace config or IdentityFile in ~/.ssh/config")
             key = paramiko.PKey.from_path(str(key_path))
             transport.auth_publickey(user, key)
-        except (paramiko.AuthenticationException, paramiko.SSHException, OSError, ValueError) as exc:
-            raise AuthError(f"{user}@{c.host}:{c.port} refused key {key_path} ({exc}); check the user and "
-                            "that the public key is in the node's authorized_keys") from exc
+        except (*LINK_ERRORS, ValueError) as exc:  # ValueError: a key file paramiko cannot read
+            raise _translate(exc, AuthError, f"{user}@{c.host}:{c.port} refused key {key_path}",
+                             "check the user and that the public key is in the node's authorized_keys") from exc
 
     def close(self) -> None:
         for thing in (self._server, self._sftp, self._transport):
@@ -291,18 +207,19 @@ class SSHNode:
 
     # -- commands --------------------------------------------------------------------------------
     @_exclusive
-    def exec(self, argv: list[str], stdin: bytes = b"", timeout: float | None = None) -> tuple[int, bytes, bytes]:
-        """Run argv on the node; returns (exit code, stdout, stderr). Reconnects once if the link died."""
+    def exec(self, argv: list[str], stdin: bytes = b"", timeout: float | None = None) -> CommandResult:
+        """Run argv on the node and return its outcome (``.check()`` raises on a non-zero exit).
+        Reconnects once if the link died."""
         for attempt in (1, 2):
             transport = self.connect()
             try:
                 chan = transport.open_session(timeout=self.config.connect_timeout)
                 break
-            except (paramiko.SSHException, OSError, EOFError) as exc:
+            except LINK_ERRORS as exc:
                 self.close()
                 if attempt == 2:
-                    raise ConnectError(f"lost the connection to {self.config.host}:{self.config.port} "
-                                       f"({exc})") from exc
+                    raise _translate(exc, ConnectError,
+                                     f"lost the connection to {self.config.host}:{self.config.port}") from exc
         chan.settimeout(timeout or self.config.command_timeout)
         try:
             chan.exec_command(shlex.join(argv))
@@ -318,13 +235,13 @@ class SSHNode:
             while data := chan.recv_stderr(CHUNK):
                 err += data
             code = chan.recv_exit_status()
-        except (TimeoutError, paramiko.SSHException, OSError, EOFError) as exc:
+        except LINK_ERRORS as exc:
             self.close()
-            raise ConnectError(f"{self.config.host}:{self.config.port} stopped answering while running "
-                               f"{argv[0]} ({exc or 'timeout'})") from exc
+            raise _translate(exc, ConnectError, f"{self.config.host}:{self.config.port} stopped answering while "
+                             f"running {argv[0]}") from exc
         finally:
             chan.close()
-        return code, bytes(out), bytes(err)
+        return CommandResult(argv, code, bytes(out), bytes(err))
 
     def sftp(self) -> paramiko.SFTPClient:
         transport = self.connect()
@@ -387,14 +304,12 @@ class SSHNode:
                     err = chan.recv_stderr(65536).decode(errors="replace") if chan.recv_stderr_ready() else ""
                     raise CommandError(self._helper_shown(), code, err or "the node helper exited")
                 break
-            except (OSError, EOFError, paramiko.SSHException) as exc:
+            except LINK_ERRORS as exc:
                 self.close()
                 if attempt == 2 or (sent and verb not in IDEMPOTENT):
-                    raise ConnectError(f"{self.config.host}:{self.config.port} stopped answering during "
-                                       f"{verb!r} ({exc or type(exc).__name__})") from exc
-        answer = json.loads(line)
-        if "error" in answer:
-            raise CommandError(["trainers.node", verb], 3, answer["error"])
+                    raise _translate(exc, ConnectError, f"{self.config.host}:{self.config.port} stopped "
+                                     f"answering during {verb!r}") from exc
+        answer = check_answer(self.name, verb, json.loads(line))
         if verb == "info":
             self.python = answer.get("executable")
         return answer
@@ -419,12 +334,12 @@ class SSHNode:
             try:
                 sftp.posix_rename(tmp, target)
             except OSError:  # another client shipped it first
-                self.exec(["rm", "-rf", tmp])
+                self.exec(["rm", "-rf", tmp]).check()
         return target
 
     # -- transfers ---------------------------------------------------------------------------------
     @_exclusive
-    def put_blobs(self, items: list[tuple[str, str]], progress=None) -> int:
+    def put_blobs(self, items: list[tuple[str, str]], progress: Progress | None = None) -> int:
         """Send blobs as frames on the helper's channel; the node verifies each hash. Returns bytes sent."""
         if not items:
             return 0
@@ -439,10 +354,10 @@ class SSHNode:
                 if progress:
                     progress(min(out.write_count, total), total)  # frame headers are not file bytes
             answer = json.loads(self._server_out.readline() or b"{}")
-        except (OSError, EOFError, ValueError, paramiko.SSHException) as exc:
+        except (*LINK_ERRORS, ValueError) as exc:  # ValueError: an answer out of step with the stream
             self.close()
-            raise TransferError(f"uploading to {self.config.host}:{self.config.port} failed ({exc}); submit "
-                                "again — blobs already stored on the node are not sent twice") from exc
+            raise _translate(exc, TransferError, f"uploading to {self.config.host}:{self.config.port} failed",
+                             "submit again — blobs already stored on the node are not sent twice") from exc
         if "error" in answer or answer.get("stored") != len(items):
             self.close()  # the stream may be out of step: start afresh next time
             raise TransferError(f"the node rejected the upload: {answer.get('error', answer)}")
@@ -450,7 +365,8 @@ class SSHNode:
         return out.write_count
 
     @_exclusive
-    def fetch_files(self, run_id: str, items: list[tuple[str, str]], progress=None) -> dict[str, str]:
+    def fetch_files(self, run_id: str, items: list[tuple[str, str]],
+                    progress: Progress | None = None) -> dict[str, str]:
         """Pull run files (rel → local dest) as frames on the helper's channel; returns rel → sha256 of
         what was written, or "" where it differs from the digest the node computed while sending."""
         if not items:
@@ -477,10 +393,10 @@ class SSHNode:
                 mine[header["path"]] = digest.hexdigest()
                 if progress:
                     progress(received)
-        except (OSError, EOFError, KeyError, ValueError, paramiko.SSHException) as exc:
+        except (*LINK_ERRORS, KeyError, ValueError) as exc:  # Key/ValueError: frames out of step
             self.close()
-            raise TransferError(f"downloading outputs of run {run_id} from {self.config.host} failed ({exc}); "
-                                f"`trainyard runs attach {run_id}` resumes it") from exc
+            raise _translate(exc, TransferError, f"downloading outputs of run {run_id} from {self.config.host} "
+                             "failed", f"`trainyard runs attach {run_id}` resumes it") from exc
         self.bytes_received += received
         return {h["path"]: mine[h["path"]] if mine.get(h["path"]) == h.get("sha256") else ""
                 for h in headers if h["path"] in mine}
