@@ -58,7 +58,9 @@ class Node:
                 "queued": sorted(r for r, s in runs.items() if s == QUEUED)}
 
     def have(self, payload: dict) -> dict:
-        return {"missing": [oid for oid in payload["oids"] if not self.objects.has(oid)]}
+        """The oids the node lacks; an object altered since it was stored (a job wrote through its link) is
+        dropped here and so reported missing."""
+        return {"missing": [oid for oid in payload["oids"] if not self.objects.repair(oid)]}
 
     def put_manifest(self, payload: dict) -> dict:
         """Store a manifest sent whole (``entries``) or as a delta on a ``base`` the node has; the result
@@ -93,22 +95,24 @@ class Node:
         out.flush()
 
     def materialise(self, payload: dict) -> dict:
-        """Create ``runs/<id>/src`` (and inputs) fresh from manifests by hard links into objects/."""
+        """Create ``runs/<id>/src`` (and inputs) fresh from manifests by hard links into objects/; inputs
+        named in ``copy_inputs`` (mode ``download``) get writable copies of their own instead."""
         run_dir = self.run_dir(payload["run_id"])
         if run_dir.exists():
             raise NodeError(f"run directory {run_dir} already exists")
         tmp = run_dir.with_name(f".{run_dir.name}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         self._link_manifest(payload["manifest"], tmp / "src")
+        copies = set(payload.get("copy_inputs") or [])
         for name, oid in (payload.get("inputs") or {}).items():
-            self._link_manifest(oid, tmp / "inputs" / name)
+            self._link_manifest(oid, tmp / "inputs" / name, copy=name in copies)
         for d in ("outputs", "logs"):
             (tmp / d).mkdir(parents=True, exist_ok=True)
             os.symlink(f"../{d}", tmp / "src" / d)
         os.replace(tmp, run_dir)
         return {"run_dir": str(run_dir)}
 
-    def _link_manifest(self, manifest_oid: str, dest: Path) -> None:
+    def _link_manifest(self, manifest_oid: str, dest: Path, copy: bool = False) -> None:
         self.objects.verify(manifest_oid)
         entries = json.loads(self.objects.path(manifest_oid).read_bytes())
         dest.mkdir(parents=True, exist_ok=True)
@@ -118,13 +122,13 @@ class Node:
                 raise NodeError(f"manifest entry {e['path']!r} escapes the run directory")
             target = dest / rel
             target.parent.mkdir(parents=True, exist_ok=True)
-            if not self.objects.has(e["oid"]):
+            if not self.objects.repair(e["oid"]):
                 raise NodeError(f"the node's copy of {e['path']} is missing or was altered (and dropped); "
                                 "submit again to re-send it")
             src = self.objects.path(e["oid"])
-            if e["mode"] & 0o111:  # objects are read-only; executables get their own copy
+            if copy or e["mode"] & 0o111:  # objects are read-only; copies (and executables) are the run's own
                 shutil.copyfile(src, target)
-                os.chmod(target, 0o755)
+                os.chmod(target, 0o755 if e["mode"] & 0o111 else 0o644)
             else:
                 try:
                     os.link(src, target)

@@ -5,8 +5,10 @@ temp file, fsynced, renamed into place, never overwritten, and verified on read 
 
 Nodes hard-link objects into run directories, and mode 0444 does not stop a job running as root from
 writing through such a link. So every object is *sealed* with a fixed mtime when stored; a write changes
-the mtime, and ``has`` re-hashes an unsealed object, dropping it when it no longer matches its oid (the next
-sync sends it again) instead of handing the altered bytes to later runs.
+the mtime. Queries are pure: ``has`` says whether an object is there, ``is_intact`` whether it is sealed
+or still hashes to its oid. ``repair`` is the named operation the node's sync steps call: it seals an
+intact unsealed object and drops an altered one (the next sync sends it again), so altered bytes are never
+handed to later runs; ``verify`` raises on a corrupt object.
 """
 
 from __future__ import annotations
@@ -55,14 +57,28 @@ class ObjectStore:
         return self.root / oid[:2] / oid[2:]
 
     def has(self, oid: str) -> bool:
-        """Whether the object is stored intact: one ``stat`` when it is sealed; an unsealed one (written to
-        since, or stored before objects were sealed) is re-hashed, then sealed if intact or removed."""
-        path = self.path(oid)
+        """Whether an object is stored under ``oid`` (one ``stat``; no checking, no change)."""
+        return self.path(oid).is_file()
+
+    def is_sealed(self, oid: str) -> bool:
+        """Whether the object is there with the sealed mtime (so nothing wrote to it since it was stored)."""
         try:
-            if path.stat().st_mtime_ns == SEALED_NS:
-                return True
+            return self.path(oid).stat().st_mtime_ns == SEALED_NS
         except FileNotFoundError:
             return False
+
+    def is_intact(self, oid: str) -> bool:
+        """Whether the object is there and sealed, or unsealed but still hashing to ``oid`` (no change)."""
+        return self.is_sealed(oid) or (self.has(oid) and hash_file(self.path(oid)) == oid)
+
+    def repair(self, oid: str) -> bool:
+        """Keep the object only if intact: seal an unsealed one (written to since, or stored before objects
+        were sealed) that still hashes to ``oid``, remove an altered one. Returns whether it is stored intact."""
+        if self.is_sealed(oid):
+            return True
+        if not self.has(oid):
+            return False
+        path = self.path(oid)
         if hash_file(path) == oid:
             try:
                 os.utime(path, ns=(SEALED_NS, SEALED_NS))
@@ -75,7 +91,7 @@ class ObjectStore:
     def add_file(self, src: str | os.PathLike, oid: str | None = None) -> tuple[str, bool]:
         """Store a copy of ``src``; returns (oid, is_new). An existing object is never rewritten."""
         oid = oid or hash_file(src)
-        if self.has(oid):
+        if self.repair(oid):
             return oid, False
         with open(src, "rb") as fh:
             try:
@@ -87,7 +103,7 @@ class ObjectStore:
         """Store a stream that must hash to ``oid`` (temp file, fsync, rename); returns is_new.
         A mismatch stores nothing."""
         dest = self.path(oid)
-        if self.has(oid):
+        if self.repair(oid):
             return False
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=dest.parent)

@@ -15,7 +15,7 @@ from trainers._atomic import write_json_atomic
 
 from .errors import DatasetError
 from .inputs import dataset_registry, is_url, resolve_sources, store_sources
-from .jobspec import InputSpec
+from .jobspec import DOWNLOAD, RO_MOUNT, InputSpec
 from .registry import check_name, parse_ref
 from .snapshot import load_manifest
 
@@ -92,10 +92,10 @@ class FileDataset:
         return DatasetConsumptionConfig(name, self)
 
     def as_mount(self) -> DatasetConsumptionConfig:
-        return DatasetConsumptionConfig(None, self, "ro_mount")
+        return DatasetConsumptionConfig(None, self, RO_MOUNT)
 
     def as_download(self) -> DatasetConsumptionConfig:
-        return DatasetConsumptionConfig(None, self, "download")
+        return DatasetConsumptionConfig(None, self, DOWNLOAD)
 
     def input_path(self) -> str:
         """How a job input names this dataset: ``dataset:NAME:VERSION``, or its single local/URL source."""
@@ -112,16 +112,16 @@ class FileDataset:
 class DatasetConsumptionConfig:
     """How a run consumes a dataset (``ds.as_named_input('mnist').as_mount()``)."""
 
-    def __init__(self, name: str | None, dataset: FileDataset, mode: str = "download"):
+    def __init__(self, name: str | None, dataset: FileDataset, mode: str = DOWNLOAD):
         self.name = name
         self.dataset = dataset
         self.mode = mode
 
     def as_mount(self) -> DatasetConsumptionConfig:
-        return DatasetConsumptionConfig(self.name, self.dataset, "ro_mount")
+        return DatasetConsumptionConfig(self.name, self.dataset, RO_MOUNT)
 
     def as_download(self) -> DatasetConsumptionConfig:
-        return DatasetConsumptionConfig(self.name, self.dataset, "download")
+        return DatasetConsumptionConfig(self.name, self.dataset, DOWNLOAD)
 
     def to_input_spec(self, default_name: str) -> InputSpec:
         return InputSpec(self.name or default_name, type="uri_folder", path=self.dataset.input_path(),

@@ -29,7 +29,8 @@ INPUT_KEYS = {"type", "path", "mode", "description"}
 ENV_KEYS = {"conda_file", "requirements", "image", "name", "version", "description"}
 MODEL_KEYS = {"name", "path", "framework", "framework_version", "tags", "description", "properties"}
 INPUT_TYPES = {"uri_file", "uri_folder"}
-MODES = {"download", "ro_mount"}
+DOWNLOAD, RO_MOUNT = "download", "ro_mount"  # the run's own writable copy / read-only links into the node's cache
+MODES = {DOWNLOAD, RO_MOUNT}
 DEFAULT_TIMEOUT = 2592000  # 30 days, Azure's max_run_duration_seconds default
 
 
@@ -41,7 +42,7 @@ class InputSpec:
     value: Any = None
     type: str | None = None  # None for literals
     path: str | None = None
-    mode: str = "download"
+    mode: str = DOWNLOAD
 
     @property
     def is_literal(self) -> bool:
@@ -230,7 +231,7 @@ def _parse_inputs(value: Any, base: Path, path: str) -> dict[str, InputSpec]:
                                    key + ".type", path)
             if "path" not in item:
                 raise JobSpecError(f"{key!r} needs a 'path'", key + ".path", path)
-            mode = item.get("mode", "download")
+            mode = item.get("mode", DOWNLOAD)
             if mode not in MODES:
                 raise JobSpecError(f"{key + '.mode'!r} must be download or ro_mount (got {mode!r})",
                                    key + ".mode", path)

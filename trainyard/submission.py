@@ -19,7 +19,7 @@ from trainers.status import FAILED, STARTING
 from .environment import Environment
 from .errors import DatasetError, EnvironmentError_, JobSpecError
 from .inputs import resolve_input
-from .jobspec import JobSpec
+from .jobspec import DOWNLOAD, JobSpec
 from .progress import byte_steps
 from .registry import parse_ref
 from .runstore import RunStore, new_record, new_run_id
@@ -116,8 +116,9 @@ def submit(workspace: Workspace, spec: JobSpec, tags: dict | None = None, progre
         store.set_status(run_id, STARTING, f"syncing the snapshot to {node.name}")
         sent = sync_blobs(node, workspace.objects, [snapshot.oid, *inputs.values()], say,
                           [b for b in base_manifests(store, spec.compute, node.name) if b != snapshot.oid])
-        node_run_dir = node.call("materialise", {"run_id": run_id, "manifest": snapshot.oid,
-                                                 "inputs": inputs})["run_dir"]
+        node_run_dir = node.call("materialise", {
+            "run_id": run_id, "manifest": snapshot.oid, "inputs": inputs,
+            "copy_inputs": [n for n in inputs if spec.inputs[n].mode == DOWNLOAD]})["run_dir"]
         input_paths = _node_input_paths(workspace, spec, node_run_dir, inputs)
         command = spec.render_command(input_paths)
         env = {**environment.environment_variables, **spec.environment_variables,

@@ -211,3 +211,21 @@ def test_status_history_records_changes_only_and_terminal_is_final(ws):
     record = store.load(run_id)
     assert [h["status"] for h in record["history"]] == [NOT_STARTED, STARTING, RUNNING, COMPLETED]
     assert record["status"] == COMPLETED and record["started"] and record["ended"]
+
+
+def test_input_mode_download_copies_and_ro_mount_links(ws, tmp_path):
+    """An input in mode download is the run's own writable copy; ro_mount is a read-only link into the
+    node's cache."""
+    from trainyard.snapshot import store_input
+
+    write(tmp_path / "data" / "x.txt", "data")
+    write(tmp_path / "src" / "train.py", "pass\n")
+    data, _ = store_input(tmp_path / "data", ws.objects)
+    snap = take_snapshot(tmp_path / "src", ws.objects)
+    node = LocalNode(tmp_path / "node")
+    sync_blobs(node, ws.objects, [snap.oid, data])
+    run_dir = node.call("materialise", {"run_id": "r_1700000000_00000001", "manifest": snap.oid,
+                                        "inputs": {"own": data, "shared": data}, "copy_inputs": ["own"]})["run_dir"]
+    own, shared = (tmp_path / run_dir / "inputs" / name / "x.txt" for name in ("own", "shared"))
+    assert own.stat().st_nlink == 1 and own.stat().st_mode & 0o777 == 0o644
+    assert shared.stat().st_nlink == 2 and shared.stat().st_mode & 0o777 == 0o444

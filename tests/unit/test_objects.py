@@ -8,7 +8,8 @@ from trainers.objects import SEALED_NS, ObjectStore
 
 
 def test_object_written_through_a_link_is_dropped_and_restored(tmp_path):
-    """A write through a hard link (as a root job can) unseals the object: has() drops it, add stores it anew."""
+    """A write through a hard link (as a root job can) unseals the object: queries only report it, repair()
+    drops it, add stores it anew."""
     store = ObjectStore(tmp_path / "o")
     oid, is_new = store.add_bytes(b"weights v1")
     assert is_new and store.has(oid) and store.path(oid).stat().st_mtime_ns == SEALED_NS
@@ -18,7 +19,8 @@ def test_object_written_through_a_link_is_dropped_and_restored(tmp_path):
     os.chmod(linked, 0o644)  # what root needs no chmod for
     with open(linked, "ab") as fh:
         fh.write(b" tampered")
-    assert not store.has(oid) and not store.path(oid).exists()
+    assert store.has(oid) and not store.is_intact(oid)  # queries change nothing
+    assert not store.repair(oid) and not store.path(oid).exists()
     assert linked.read_bytes() == b"weights v1 tampered"  # the run keeps what it wrote
     assert store.add_bytes(b"weights v1") == (oid, True)
     assert store.path(oid).read_bytes() == b"weights v1"
@@ -29,5 +31,6 @@ def test_unsealed_intact_object_is_kept_and_sealed(tmp_path):
     store = ObjectStore(tmp_path / "o")
     oid, _ = store.add_bytes(b"data")
     os.utime(store.path(oid), (1_700_000_000, 1_700_000_000))
-    assert store.has(oid) and store.path(oid).stat().st_mtime_ns == SEALED_NS
+    assert store.is_intact(oid) and store.path(oid).stat().st_mtime_ns != SEALED_NS  # a query: no change
+    assert store.repair(oid) and store.path(oid).stat().st_mtime_ns == SEALED_NS
     assert store.add_bytes(b"data") == (oid, False)
