@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -23,16 +25,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """HOME in a temp dir (the real ~/.ssh is never read); uv keeps its shared download cache."""
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """HOME in a temp dir (the real ~/.ssh is never read); uv keeps its shared download cache; connection
+    holders get a socket directory of their own (short: unix socket paths are limited), ended afterwards."""
+    from trainyard.transport.holder import stop_holders
+
     uv_cache = os.environ.get("UV_CACHE_DIR") or str(Path.home() / ".cache" / "uv")
     home = tmp_path / "home"
     home.mkdir()
+    holders = tempfile.mkdtemp(prefix="ty")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("UV_CACHE_DIR", uv_cache)
+    monkeypatch.setenv("TRAINYARD_HOLDER_DIR", holders)
     monkeypatch.delenv("TRAINYARD_WORKSPACE", raising=False)
     monkeypatch.chdir(tmp_path)
-    return tmp_path
+    yield tmp_path
+    stop_holders()
+    shutil.rmtree(holders, ignore_errors=True)
 
 
 def write(path: Path, text: str) -> Path:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import HostKeyError, TransportError
 from .transport import node_configs, open_node, probe_nodes
+from .transport.holder import stop_holders
 
 if TYPE_CHECKING:
     from .workspace import Workspace
@@ -45,8 +46,17 @@ class ComputeTarget:
             out.append(row)
         return out
 
+    def disconnect(self) -> int:
+        """End the connection holders of this compute's nodes; returns how many were running."""
+        return stop_holders(node_configs(self.workspace, self.name)) if self.type == "ssh" else 0
+
     def __repr__(self) -> str:
         return f"ComputeTarget(name={self.name!r}, type={self.type!r})"
+
+
+def disconnect_all() -> int:
+    """End every connection holder of this user (any workspace); returns how many were running."""
+    return stop_holders()
 
 
 def attach_node(workspace: Workspace, pool: str, host: str, port: int = 22, user: str | None = None,

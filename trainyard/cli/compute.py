@@ -4,7 +4,7 @@ import sys
 
 import click
 
-from ..compute import ComputeTarget, attach_node
+from ..compute import ComputeTarget, attach_node, disconnect_all
 from ._render import echo_json, echo_table, load_workspace
 
 
@@ -67,3 +67,19 @@ def attach(ctx: click.Context, name: str, host: str, port: int, user: str | None
                        accept_host_key, confirm, node_name)
     click.echo(f"attached {node['name']} ({host}:{port}, {node['fingerprint']}) to {name}: "
                f"Python {node['python']}, uv {'present' if node['uv'] else 'installed on first build'}")
+
+
+@compute.command("disconnect")
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def disconnect(ctx: click.Context, name: str | None, as_json: bool) -> None:
+    """End the kept-alive SSH connections (connection holders) of NAME's nodes, or all of yours.
+
+    A CLI command that reaches a pool leaves its connection open for a few idle minutes so the next one
+    starts at once; this closes them now (the next command connects afresh)."""
+    stopped = ComputeTarget(load_workspace(ctx), name).disconnect() if name else disconnect_all()
+    if as_json:
+        echo_json({"stopped": stopped})
+    else:
+        click.echo(f"ended {stopped} connection holder{'s' if stopped != 1 else ''}")

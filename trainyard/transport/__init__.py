@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ComputeTargetException, TransportError
+from .holder import HeldNode, holders_enabled, start_holder
 from .local import LocalNode
 from .node import CommandResult, Node, check_answer
 from .sshconfig import NodeConfig
@@ -49,12 +50,23 @@ def open_node(workspace: Workspace, compute: str, node: str | None = None) -> No
         raise ComputeTargetException(f"compute {compute!r} has no node {node!r}")
     key = (str(workspace.root), compute, chosen.name, chosen.host, chosen.port, chosen.host_key)
     if key not in _OPEN:
-        from .ssh import SSHNode  # start-up time: paramiko loads only when a pool is used
-
         if not _OPEN:
             atexit.register(close_all)
-        _OPEN[key] = SSHNode(chosen)
+        _OPEN[key] = _open_ssh(chosen)
     return _OPEN[key]
+
+
+def _open_ssh(config: NodeConfig) -> Node:
+    """Through the node's connection holder when this process uses holders and one runs; else directly
+    (starting a holder for the processes that follow)."""
+    if holders_enabled():
+        held = HeldNode.open(config)
+        if held is not None:
+            return held
+        start_holder(config)
+    from .ssh import SSHNode  # start-up time: paramiko loads only when a pool is reached directly
+
+    return SSHNode(config)
 
 
 def probe_nodes(workspace: Workspace, compute: str, configs: list[NodeConfig]) -> list[tuple[NodeConfig, Node, Any]]:
