@@ -2,7 +2,8 @@
 
     python benchmarks/ssh_bench.py [--repeat 10] [--mb 100] [--files 2000]
 
-(a) warm submit→Completed for a no-op job (Python API and CLI) vs `ssh -i KEY host python3 noop.py`;
+(a) warm submit→Completed for a no-op job (Python API; CLI connecting directly, as before connection
+    holders; CLI through the connection holder) vs `ssh -i KEY host python3 noop.py`;
 (b) bytes sent re-submitting an MB/files tree after changing one file;
 (c) first-sync throughput (the blobs the node lacks, one framed stream on the helper channel) vs `scp -r` of the same tree;
 (d) outputs pull throughput vs `scp -r` of the same outputs.
@@ -61,6 +62,7 @@ def main() -> None:
     (work / ".trainyard").mkdir()
     (work / ".trainyard" / "config.json").write_text(json.dumps(cfg))
     ws = Workspace.from_config()
+    held_env = {**os.environ, "TRAINYARD_HOLDER_DIR": str(work / "h")}
     try:
         # (a) no-op overhead
         (work / "noop").mkdir()
@@ -73,13 +75,21 @@ def main() -> None:
         api = median_seconds(lambda: exp.submit(src).wait_for_completion(), args.repeat)
         job = work / "job.yml"
         job.write_text("experiment_name: bench\ncode: noop\ncommand: python noop.py\ncompute: pool\n")
-        cli = median_seconds(lambda: subprocess.run([TRAINYARD, "submit", str(job)], check=True, capture_output=True),
-                          args.repeat)
+        direct_env = {**os.environ, "TRAINYARD_HOLDER": "0"}
+        direct = median_seconds(lambda: subprocess.run([TRAINYARD, "submit", str(job)], check=True,
+                                                       capture_output=True, env=direct_env), args.repeat)
+        subprocess.run([TRAINYARD, "submit", str(job)], check=True, capture_output=True, env=held_env)
+        while not list((work / "h").glob("*.sock")):  # the first command's holder comes up
+            time.sleep(0.05)
+        cli = median_seconds(lambda: subprocess.run([TRAINYARD, "submit", str(job)], check=True, capture_output=True,
+                                                    env=held_env), args.repeat)
         print(f"(a) ssh host python3 noop.py (new connection each)   median {raw * 1000:7.1f} ms")
         print(f"    submit→Completed, Python API (connection reused)  median {api * 1000:7.1f} ms  "
               f"(raw + {(api - raw) * 1000:.0f} ms)")
-        print(f"    trainyard submit, new CLI process                 median {cli * 1000:7.1f} ms  "
-              f"(raw + {(cli - raw) * 1000:.0f} ms)")
+        print(f"    trainyard submit, new CLI process, direct (before) median {direct * 1000:7.1f} ms  "
+              f"({direct / raw:.2f}× raw)")
+        print(f"    trainyard submit, new CLI process, held (after)   median {cli * 1000:7.1f} ms  "
+              f"({cli / raw:.2f}× raw)")
 
         # (c) first sync vs scp -r
         tree = work / "tree"
@@ -131,6 +141,7 @@ def main() -> None:
         print(f"(d) outputs pull {out_mb:.0f} MB: trainyard {out_mb / ours:6.1f} MB/s (sha256-verified) vs "
               f"scp -r {out_mb / theirs:6.1f} MB/s  → {theirs / ours:.2f}×")
     finally:
+        subprocess.run([TRAINYARD, "compute", "disconnect"], capture_output=True, env=held_env)
         close_all()
         sshd.stop()
         subprocess.run(["rm", "-rf", str(work)])

@@ -11,6 +11,7 @@ from trainers.node import answer
 from trainers.objects import NodeError, ObjectStore, hash_file
 
 from ..errors import TransferError
+from .helper import translate
 from .node import ClosingNode, Progress, check_answer
 
 
@@ -35,8 +36,8 @@ class LocalNode(ClosingNode):
                 if progress:
                     progress(sent, total)
         except (NodeError, OSError) as exc:
-            raise TransferError(f"storing blobs in {self.root / 'objects'} failed ({exc}); submit again — blobs "
-                                "already stored are not copied twice") from exc
+            raise translate(exc, TransferError, f"storing blobs in {self.root / 'objects'} failed",
+                            "submit again — blobs already stored are not copied twice") from exc
         return sent
 
     def fetch_files(self, run_id: str, items: list[tuple[str, str]],
@@ -53,8 +54,8 @@ class LocalNode(ClosingNode):
                 if progress:
                     progress(sum(os.path.getsize(d) for r, d in items if r in digests))
         except OSError as exc:
-            raise TransferError(f"copying outputs of run {run_id} failed ({exc}); `trainyard runs attach "
-                                f"{run_id}` resumes it") from exc
+            raise translate(exc, TransferError, f"copying outputs of run {run_id} failed",
+                            f"`trainyard runs attach {run_id}` resumes it") from exc
         return digests
 
     def uv_path(self) -> str | None:
