@@ -126,3 +126,24 @@ def test_another_user_cannot_reach_a_holder(pool, tmp_path):
     out = subprocess.run(["/usr/bin/python3", "-S", "-c", probe, str(sock)], capture_output=True, text=True,
                          user=65534, group=65534, timeout=30, cwd="/")
     assert out.stdout.strip() == "refused", out.stderr
+
+
+def test_holder_killed_while_in_use_continues_directly(pool, tmp_path):
+    """A process using a holder that is killed under it carries on over a direct connection."""
+    from trainyard import Workspace
+    from trainyard.transport import close_all, open_node
+    from trainyard.transport.holder import HeldNode, enable_holders
+
+    one_node_pool(pool, tmp_path)
+    assert submit(make_project(tmp_path)).returncode == 0
+    sock = held_socket()
+    enable_holders()
+    try:
+        node = open_node(Workspace.load(), "pool", "n1")
+        assert isinstance(node, HeldNode) and node.call("info", {})["python"].startswith("3.")
+        os.kill(holder_pid(sock), signal.SIGKILL)
+        assert node.call("info", {})["python"].startswith("3.")
+        assert node.direct is not None
+    finally:
+        enable_holders(False)
+        close_all()

@@ -229,3 +229,11 @@ def test_input_mode_download_copies_and_ro_mount_links(ws, tmp_path):
     own, shared = (tmp_path / run_dir / "inputs" / name / "x.txt" for name in ("own", "shared"))
     assert own.stat().st_nlink == 1 and own.stat().st_mode & 0o777 == 0o644
     assert shared.stat().st_nlink == 2 and shared.stat().st_mode & 0o777 == 0o444
+
+
+def test_ssh_node_is_a_node():
+    """SSHNode implements the Node protocol too (constructing it does not connect)."""
+    from trainyard.transport.ssh import SSHNode
+
+    with SSHNode(NodeConfig(name="n", host="127.0.0.1", port=1)) as node:
+        assert isinstance(node, Node)

@@ -14,7 +14,6 @@ import click
 from trainers.objects import NodeError
 
 from ..errors import TrainyardError
-from ..transport.holder import enable_holders
 
 # each command lives in trainyard.cli.<command>, imported only when it runs (or help lists them all)
 COMMANDS = ("workspace", "compute", "scaffold", "submit", "runs", "models", "datasets", "environments")
@@ -53,6 +52,8 @@ def cli(ctx: click.Context, workspace_path: str | None, debug: bool) -> None:
     """Trainyard: train, track and register models on machines you own."""
     ctx.ensure_object(dict)
     ctx.obj.update(workspace_path=workspace_path, debug=debug)
+    from ..transport.holder import enable_holders  # start-up time: `--help` must not load the transport
+
     enable_holders()  # later CLI processes reuse this one's SSH connections (see transport/holder.py)
 
 

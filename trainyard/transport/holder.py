@@ -177,7 +177,7 @@ def start_holder(config: NodeConfig) -> None:
     if path is None:
         return
     try:
-        with open(path.with_suffix(".log"), "ab") as log:
+        with open(path.with_suffix(".log"), "wb") as log:  # one holder per key: its own log
             proc = subprocess.Popen([sys.executable, "-m", "trainyard.transport.holder", str(path)],
                                     stdin=subprocess.PIPE, stdout=log, stderr=log, start_new_session=True)
         with proc.stdin:
