@@ -213,15 +213,19 @@ def _peer_uid(conn: socket.socket) -> int:
     return uid
 
 
-def _relay(src: Any, dst: Any, on_end) -> None:
-    """Copy bytes from ``src`` to ``dst`` until ``src`` ends, then ``on_end()``."""
+def _relay(src: Any, dst: Any, end_dst) -> None:
+    """Copy bytes from ``src`` to ``dst`` until ``src`` ends, then ``end_dst()`` (so the far side sees the
+    end too)."""
     try:
         while data := src.recv(1 << 20):
             dst.sendall(data)
     except OSError:
         pass
     finally:
-        on_end()
+        try:
+            end_dst()
+        except OSError:
+            pass
 
 
 class Holder:
@@ -278,10 +282,10 @@ class Holder:
             chan.settimeout(None)
             if reader.buf:
                 conn.sendall(bytes(reader.buf))
-            done = threading.Event()
-            back = threading.Thread(target=_relay, args=(chan, conn, done.set), daemon=True)
+            back = threading.Thread(target=_relay, args=(chan, conn, lambda: conn.shutdown(socket.SHUT_WR)),
+                                    daemon=True)
             back.start()
-            _relay(conn, chan, lambda: chan.shutdown_write())
+            _relay(conn, chan, chan.shutdown_write)
             back.join()
             chan.close()
         except Exception:  # noqa: BLE001 - one client's failure must not end the holder
@@ -311,8 +315,7 @@ class Holder:
         listener.settimeout(1.0)
         try:
             while not self.stopping:
-                transport = self.node._transport
-                if transport is None or not transport.is_active():
+                if not self.node.is_connected():
                     break  # the connection dropped: clients fall back to connecting directly
                 with self.lock:
                     idle = self.clients == 0 and time.monotonic() - self.last_active > self.idle

@@ -83,7 +83,7 @@ class SSHNode(HelperNode):
 
     # -- connection ---------------------------------------------------------------------------------
     def connect(self) -> paramiko.Transport:
-        if self._transport is not None and self._transport.is_active():
+        if self.is_connected():
             return self._transport
         self.close()
         c = self.config
@@ -106,6 +106,9 @@ class SSHNode(HelperNode):
         transport.set_keepalive(c.keepalive)
         self._transport = transport
         return transport
+
+    def is_connected(self) -> bool:
+        return self._transport is not None and self._transport.is_active()
 
     def _authenticate(self, transport: paramiko.Transport) -> None:
         c = self.config
