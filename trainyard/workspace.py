@@ -15,7 +15,6 @@ from typing import Any
 from trainers._atomic import read_json, write_json_atomic
 from trainers.objects import ObjectStore
 
-from .compute import ComputeTarget
 from .errors import ComputeTargetException, WorkspaceError
 
 CONFIG_DIR = ".trainyard"
@@ -127,7 +126,10 @@ class Workspace:
 
     # -- description --------------------------------------------------------------------------
     @property
-    def compute_targets(self) -> dict[str, ComputeTarget]:
+    def compute_targets(self) -> dict[str, Any]:
+        """``{name: ComputeTarget}`` (v1)."""
+        from .compute import ComputeTarget  # start-up time: commands that load a workspace need no transport
+
         return {n: ComputeTarget(self, n) for n in self._config["computes"]}
 
     def compute_config(self, name: str) -> dict:
