@@ -1,10 +1,11 @@
 """Keeps a stored run in step with its node: status, live logs and metrics, and the final pull.
 
-``sync_step`` is one poll of a run's node (the caller passes the one ``RunStore`` and, when it has it,
-the node; nothing is rebuilt per step): it appends new log bytes past what the store already has (so re-attaching
-resumes where it stopped), maps the node's state onto the run's status, and when the node says the run
-ended it pulls ``outputs/`` and ``logs/`` (Finalizing), checks every path from the node, verifies each
-file's sha256, then records the terminal status and registers the model the job asked for.
+``sync_step`` is one poll of a run's node (the caller passes its one ``RunStore`` and, when it has it, the
+node; nothing is rebuilt per step): it appends new log bytes past what the store already has (so
+re-attaching resumes where it stopped), maps the node's state onto the run's status, and when the node
+says the run ended it pulls ``outputs/`` and ``logs/`` (Finalizing), checks every path from the node,
+verifies each file's sha256, then records the terminal status and registers the model the job asked for
+(``registration.register_run_output``, the step ``Run.register_model`` uses too).
 """
 
 from __future__ import annotations
