@@ -21,6 +21,7 @@ import paramiko
 
 from ..errors import AuthError, CommandError, ConnectError, TransferError
 from .helper import (
+    BOOTSTRAP,
     CHUNK,
     HELPER_MISSING,
     HelperNode,
@@ -36,8 +37,8 @@ from .hostkey import check_host_key, fingerprint, parse_public_key
 from .node import CommandResult
 from .sshconfig import NodeConfig, resolve_ssh_config
 
-__all__ = ["NodeConfig", "SSHNode", "fingerprint", "helper_oid", "offered_host_key", "parse_public_key",
-           "resolve_ssh_config"]
+__all__ = ["BOOTSTRAP", "HELPER_MISSING", "NodeConfig", "SSHNode", "fingerprint", "helper_files", "helper_oid",
+           "offered_host_key", "parse_public_key", "resolve_ssh_config"]  # the names this module had before the split
 
 LINK_ERRORS = (OSError, EOFError, paramiko.SSHException)  # what a dropped or refused link raises
 PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")  # one AEAD pass per packet
