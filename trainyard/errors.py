@@ -17,6 +17,7 @@
     │   └── ActivityFailedException  wait_for_completion(raise_on_error=True) on a failed run
     ├── RegistryError             model registry: unknown model, bad name, missing files
     ├── DatasetError
+    ├── QueryError                dashboard: a runs filter or sort it cannot parse
     └── TemplateError             scaffolder: unknown template, bad variable, target not empty
 """
 
@@ -105,6 +106,10 @@ class RegistryError(TrainyardError):
 
 
 class DatasetError(TrainyardError):
+    pass
+
+
+class QueryError(TrainyardError):
     pass
 
 

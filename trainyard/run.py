@@ -16,6 +16,7 @@ from .errors import ActivityFailedException, RunError
 from .jobspec import JobSpec, check_experiment_name
 from .metrics import compute_metrics, compute_tags, load_records
 from .model import Model
+from .portal import load_portal_url
 from .registration import register_run_output
 from .runstore import RunStore
 from .submission import submit
@@ -163,7 +164,8 @@ class Run:
         return details
 
     def get_portal_url(self) -> str:
-        return self.run_dir.as_uri()
+        """The run's page on the dashboard when `trainyard ui` serves this workspace, else its directory."""
+        return load_portal_url(self.workspace.root, f"/runs/{self.id}") or self.run_dir.as_uri()
 
     # -- metrics, tags, properties -----------------------------------------------------------------
     def _records(self) -> list[dict]:

@@ -103,13 +103,16 @@ class RunStore:
     def iter_runs(self, experiment: str | None = None) -> Iterator[dict]:
         """Run records, newest first, read as they are needed: a run id carries its creation second, so
         the order comes from directory names and a caller that stops early reads only what it uses."""
+        for _, same_second in itertools.groupby(self.run_dirs(experiment), key=_created_second):
+            records = [r for d in same_second if (r := read_json(d / "run.json"))]
+            yield from sorted(records, key=lambda r: r.get("created", 0), reverse=True)
+
+    def run_dirs(self, experiment: str | None = None) -> list[Path]:
+        """Run directories, newest second first, from directory names alone (no record is read)."""
         base = self.root / "experiments"
         exps = [base / experiment] if experiment else (sorted(base.iterdir()) if base.is_dir() else [])
         dirs = [d for exp in exps if (exp / "runs").is_dir() for d in (exp / "runs").iterdir()]
-        dirs.sort(key=_created_second, reverse=True)
-        for _, same_second in itertools.groupby(dirs, key=_created_second):
-            records = [r for d in same_second if (r := read_json(d / "run.json"))]
-            yield from sorted(records, key=lambda r: r.get("created", 0), reverse=True)
+        return sorted(dirs, key=_created_second, reverse=True)
 
     def list(self, experiment: str | None = None) -> list[dict]:
         return list(self.iter_runs(experiment))

@@ -16,7 +16,7 @@ from trainers.objects import NodeError
 from ..errors import TrainyardError
 
 # each command lives in trainyard.cli.<command>, imported only when it runs (or help lists them all)
-COMMANDS = ("workspace", "compute", "scaffold", "submit", "runs", "models", "datasets", "environments")
+COMMANDS = ("workspace", "compute", "scaffold", "submit", "runs", "models", "datasets", "environments", "ui")
 
 
 class TrainyardGroup(click.Group):
