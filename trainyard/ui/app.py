@@ -9,9 +9,9 @@ read it from a meta tag; scripts from ``GET /api/csrf``).
 from __future__ import annotations
 
 import hmac
-from contextlib import asynccontextmanager
 import secrets
 import threading
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 

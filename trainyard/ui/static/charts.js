@@ -51,6 +51,8 @@ class Chart {
     const note = parts.some((p) => p.downsampled) ? " (downsampled; zoom for full resolution)" : "";
     this.box.querySelector(".chart-title").textContent = this.name + note;
     this.draw(range !== null);
+    this.box.dataset.points = this.raw[0].length;
+    this.box.dataset.series = parts.length;
   }
 
   data() {
