@@ -22,14 +22,14 @@ _SOURCES = {
     "TrainyardError": "errors", "WorkspaceError": "errors",
     "Experiment": "experiment",
     "Model": "model", "ResourceConfiguration": "model",
-    "Run": "run",
+    "Run": "run", "RunDetails": "ui.widgets",
     "RunConfiguration": "script_run_config", "ScriptRunConfig": "script_run_config",
     "Workspace": "workspace",
 }
 __all__ = [
     "ActivityFailedException", "ComputeTarget", "ComputeTargetException", "CondaDependencies", "Dataset",
     "DatasetConsumptionConfig", "DatasetError", "Environment", "Experiment", "FileDataset", "JobSpecError",
-    "Model", "RegistryError", "ResourceConfiguration", "Run", "RunConfiguration", "RunError",
+    "Model", "RegistryError", "ResourceConfiguration", "Run", "RunConfiguration", "RunDetails", "RunError",
     "ScriptRunConfig", "SnapshotError", "TrainyardError", "Workspace", "WorkspaceError",
 ]
 __version__ = "0.1.0"
@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from .model import Model, ResourceConfiguration
     from .run import Run
     from .script_run_config import RunConfiguration, ScriptRunConfig
+    from .ui.widgets import RunDetails
     from .workspace import Workspace
 
 

@@ -11,7 +11,7 @@ const expanded = new Set();
 const AGGS = ["last", "best", "min", "max"];
 
 function columns(metricNames) {
-  const ms = state.metrics.length ? state.metrics : metricNames.slice(0, 4);
+  const ms = state.metrics.length ? state.metrics : metricNames.slice(0, 3);
   return [
     { key: "status", label: "Status" }, { key: "experiment", label: "Experiment" }, { key: "name", label: "Name / run" },
     { key: "created", label: "Start" }, { key: "duration", label: "Duration" }, { key: "compute", label: "Compute / node" },
@@ -32,7 +32,7 @@ function cells(run, cols, child) {
     el("td", { class: child ? "child" : "" }, fold, run.best ? el("span", { class: "best", title: `best ${run.primary_metric}` }, "★ best ") : "",
       el("a", { href: `/runs/${run.run_id}` }, run.display_name || run.run_id),
       run.display_name ? el("div", { class: "muted small" }, run.run_id) : ""),
-    el("td", {}, fmtTime(run.started || run.created)), el("td", { class: "num" }, fmtDuration(run.duration)),
+    el("td", { class: "nowrap", title: fmtTime(run.created) }, fmtTime(run.started || run.created)), el("td", { class: "num" }, fmtDuration(run.duration)),
     el("td", {}, [run.compute, run.node].filter(Boolean).join(" / ")), el("td", {}, tags), el("td", {}, ps),
   ];
   for (const c of cols.filter((c) => c.metric)) {
@@ -53,19 +53,28 @@ function updateCompare() {
   btn.textContent = `Compare selected (${selected.size})`;
 }
 
+function sortableTh(c, label, attrs = {}) {
+  const active = c.key === state.sort;
+  const th = el("th", { ...attrs, class: attrs.class || "sortable", "data-sort": c.key, title: `sort by ${c.label}` }, label,
+    active ? (state.order === "desc" ? " ↓" : " ↑") : "");
+  th.addEventListener("click", () => {
+    state.order = state.sort === c.key && state.order === "desc" ? "asc" : "desc";
+    state.sort = c.key; state.page = 1; load();
+  });
+  return th;
+}
+
 function header(cols) {
-  const tr = el("tr", {}, el("th", {}, ""));
-  for (const c of cols) {
-    const active = c.key && c.key === state.sort;
-    const th = el("th", { class: c.key ? "sortable" : "", "data-sort": c.key || undefined }, c.label,
-      active ? (state.order === "desc" ? " ↓" : " ↑") : "");
-    if (c.key) th.addEventListener("click", () => {
-      state.order = state.sort === c.key && state.order === "desc" ? "asc" : "desc";
-      state.sort = c.key; state.page = 1; load();
-    });
-    tr.append(th);
+  // two rows: plain columns span both; each metric spans its last / best / min / max
+  const top = el("tr", {}, el("th", { rowspan: 2 }, ""));
+  const sub = el("tr", {});
+  for (const c of cols.filter((c) => !c.metric)) top.append(c.key ? sortableTh(c, c.label, { rowspan: 2 }) : el("th", { rowspan: 2 }, c.label));
+  const metrics = [...new Set(cols.filter((c) => c.metric).map((c) => c.metric))];
+  for (const m of metrics) {
+    top.append(el("th", { colspan: AGGS.length, class: "group" }, m));
+    for (const c of cols.filter((c) => c.metric === m)) sub.append(sortableTh(c, c.agg, { class: "sortable sub" }));
   }
-  return tr;
+  return [top, sub];
 }
 
 async function load() {
@@ -76,7 +85,7 @@ async function load() {
     showError(null);
     const cols = columns(data.metric_names);
     const table = document.getElementById("runs");
-    table.tHead.replaceChildren(header(cols));
+    table.tHead.replaceChildren(...header(cols));
     const rows = [];
     for (const run of data.runs) {
       rows.push(el("tr", { "data-run": run.run_id }, cells(run, cols, false)));
