@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import time
 
 import pytest
 
+from tests.conftest import SHARED, TRAINYARD
 from tests.ui.browser import Dashboard, chromium_path, make_ui_project, screenshot, submit
 from tests.ui.store import add_run
 
@@ -34,6 +36,9 @@ def yard(tmp_path_factory):
     failed = submit(root, env, "--set", "inputs.mode=crash", "--set", "inputs.lr=0.05", "--json")
     assert failed.returncode == 3, failed.stderr
     ids["failed"] = json.loads(failed.stdout)["runId"]
+    reg = subprocess.run([TRAINYARD, "datasets", "register", "mnist", str(SHARED / "data" / "mnist")], cwd=root,
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert reg.returncode == 0, reg.stderr
     ws_root = root / ".trainyard"
     parent = add_run(ws_root, "sweep_1700000000_0000000a",
                      properties={"primary_metric_config": json.dumps({"name": "accuracy", "goal": "maximize"})})
@@ -165,6 +170,16 @@ def test_catalog_pages(yard, page):
     assert "yes" in page.inner_text("[data-compute='local'] .live")
     page.goto(f"{yard['ui'].url}/services")
     page.wait_for_selector("#list p")
+
+
+def test_datasets_page_previews_real_mnist(yard, page):
+    """The datasets page lists the registered MNIST and draws its image grid (the real files)."""
+    page.goto(f"{yard['ui'].url}/datasets")
+    page.click("tr[data-dataset='mnist:1'] a")
+    page.wait_for_function("document.querySelector('img.preview')?.complete && "
+                           "document.querySelector('img.preview').naturalWidth > 0", timeout=120_000)
+    assert page.locator("#detail details summary").inner_text() == "4 files"
+    screenshot(page, "datasets")
 
 
 def test_live_run_grows_then_cancel_from_page(yard, page):

@@ -123,5 +123,6 @@ def test_web_view_points_at_the_dashboard_while_it_runs(tmp_path, env):
         assert json.loads(out.stdout)["portalUrl"] == f"{ui.url}/runs/{rid}"
     finally:
         ui.stop()
+    assert not (tmp_path / ".trainyard" / "index" / "ui.json").exists()  # Ctrl-C removed the record
     out = submit(tmp_path, env)
     assert "Web View: file://" in out.stderr

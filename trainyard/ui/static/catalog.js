@@ -33,7 +33,7 @@ function showModel(m) {
 async function datasets() {
   const ds = await api("/api/datasets");
   list.replaceChildren(ds.length ? table(["dataset", "files", "size", "registered"], ds.map((d) =>
-    el("tr", {}, el("td", {}, el("a", { href: `#${d.id}`, onclick: () => showDataset(d) }, d.id)), el("td", {}, d.files),
+    el("tr", { "data-dataset": d.id }, el("td", {}, el("a", { href: `#${d.id}`, onclick: () => showDataset(d) }, d.id)), el("td", {}, d.files),
       el("td", {}, `${(d.bytes / 1e6).toFixed(1)} MB`), el("td", {}, fmtTime(d.created))))) : el("p", { class: "muted" }, "No datasets registered yet."));
 }
 
@@ -41,7 +41,8 @@ async function showDataset(d) {
   const [name, version] = d.id.split(":");
   const full = await api(`/api/datasets/${name}/${version}`);
   detail.replaceChildren(el("h2", {}, d.id), el("p", {}, `sources: ${full.sources.join(", ")}`), el("p", {}, `manifest ${full.manifest}`),
-    el("img", { src: `/datasets/${name}/${version}/preview.png`, alt: "preview grid (MNIST / CIFAR-10 formats)", class: "preview" }),
+    el("img", { src: `/datasets/${name}/${version}/preview.png`, alt: "preview grid (MNIST / CIFAR-10 formats)", class: "preview",
+      onerror: (e) => e.target.replaceWith(el("p", { class: "muted" }, "No image preview: the files are neither MNIST idx nor CIFAR-10 batches.")) }),
     el("details", {}, el("summary", {}, `${full.paths.length} files`), el("pre", {}, full.paths.slice(0, 1000).join("\n"))));
 }
 
