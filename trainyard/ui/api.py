@@ -45,9 +45,9 @@ def _int(request: Request, name: str, default: int) -> int:
 
 
 def list_runs(request: Request) -> JSONResponse:
-    """GET /api/runs?q=&sort=&order=&page=&per_page=&parent= — one page of the runs table."""
+    """GET /api/runs?q=&sort=&order=&page=&per_page=&parent= — one page of the runs table, from the
+    index (kept fresh by the background refresh, every ``sync_interval`` seconds)."""
     index = _index(request)
-    index.refresh(max_age=1.0)
     p = request.query_params
     return JSONResponse(index.query(p.get("q", ""), p.get("sort", "created"), p.get("order", "desc"),
                                     _int(request, "page", 1), min(500, _int(request, "per_page", 50)),
@@ -194,7 +194,8 @@ def compare(request: Request) -> JSONResponse:
     if not ids:
         raise QueryError("name the runs to compare: /compare?runs=RUN_ID,RUN_ID")
     index = _index(request)
-    index.refresh(max_age=1.0)
+    for run_id in ids:
+        index.refresh_run(run_id)
     rows = index.rows(ids)
     missing = [r for r in ids if r not in {row["run_id"] for row in rows}]
     if missing:
@@ -213,13 +214,16 @@ def compare(request: Request) -> JSONResponse:
 
 
 def sync_active_runs(app, stop: threading.Event) -> None:
-    """Keep active runs in step with their nodes (so a run nobody follows still ends, or shows
-    NotResponding), every ``sync_interval`` seconds until ``stop``."""
+    """Keep the index fresh and active runs in step with their nodes (so a run nobody follows still
+    ends, or shows NotResponding), every ``sync_interval`` seconds, or four times as long as a round
+    took (a store of many runs on a slow disk is not stat-ed back to back), until ``stop``."""
     settings = app.state.settings
-    while not stop.wait(settings.sync_interval):
+    pause = settings.sync_interval
+    while not stop.wait(pause):
+        started = time.monotonic()
         index: RunIndex = app.state.index
         try:
-            index.refresh(max_age=settings.sync_interval)
+            index.refresh()
             for run_id in index.active_run_ids():
                 if stop.is_set():
                     return
@@ -228,7 +232,8 @@ def sync_active_runs(app, stop: threading.Event) -> None:
                 except Exception:  # a node down is the run's status, shown by the index  # noqa: BLE001
                     continue
         except Exception:  # noqa: BLE001 - keep the loop alive; the next round retries
-            time.sleep(settings.sync_interval)
+            pass
+        pause = max(settings.sync_interval, 4 * (time.monotonic() - started))
 
 
 async def _error(request: Request, exc: Exception) -> JSONResponse:

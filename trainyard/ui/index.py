@@ -15,6 +15,7 @@ import threading
 import time
 from array import array
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 from trainers.status import TERMINAL
@@ -42,6 +43,7 @@ CREATE INDEX IF NOT EXISTS extras_run ON extras(run_id, name);
 CREATE TABLE IF NOT EXISTS series(run_id TEXT, name TEXT, steps BLOB, vals BLOB, times BLOB,
   PRIMARY KEY(run_id, name));
 """
+BATCH = 200  # runs ingested per transaction (the lock is released between batches)
 VERSION = 1  # bump when SCHEMA changes: an older index is dropped and rebuilt
 
 
@@ -80,41 +82,53 @@ class RunIndex:
     # -- keeping up with the files ----------------------------------------------------------------
     def refresh(self, progress: Callable[[int, int], None] | None = None, max_age: float = 0.0) -> int:
         """Re-read the runs whose record or metrics changed (at most every ``max_age`` seconds); returns
-        how many were read. Runs whose directory is gone leave the index."""
+        how many were read. Runs whose directory is gone leave the index. The stat pass runs without the
+        lock and changes are written in batches, so pages keep answering from the index meanwhile."""
         with self._lock:
             if time.monotonic() - self._refreshed < max_age:
                 return 0
+            self._refreshed = time.monotonic()
             known = {rid: (mtime, off) for rid, mtime, off in
                      self._db.execute("SELECT run_id, record_mtime, metrics_offset FROM runs")}
-            changed, seen = [], set()
-            for d in self.store.run_dirs():
-                try:
-                    mtime = os.stat(d / "run.json").st_mtime_ns
-                except OSError:
-                    continue
-                seen.add(d.name)
-                try:
-                    size = os.stat(d / METRICS).st_size
-                except OSError:
-                    size = 0
-                old = known.get(d.name)
-                if old is None or old[0] != mtime or old[1] != size:
-                    changed.append(d.name)
-            gone = [rid for rid in known if rid not in seen]
-            self._db.execute("BEGIN")
+        changed, seen = [], set()
+        for d in self.store.run_dirs():
             try:
-                for rid in gone:
-                    self._forget(rid)
-                for i, rid in enumerate(changed):
-                    self._ingest(rid, known.get(rid))
-                    if progress and (i % 500 == 0 or i == len(changed) - 1):
-                        progress(i + 1, len(changed))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._refreshed = time.monotonic()
-            return len(changed)
+                mtime = os.stat(d / "run.json").st_mtime_ns
+            except OSError:
+                continue
+            seen.add(d.name)
+            try:
+                size = os.stat(d / METRICS).st_size
+            except OSError:
+                size = 0
+            old = known.get(d.name)
+            if old is None or old[0] != mtime or old[1] != size:
+                changed.append(d.name)
+        gone = [rid for rid in known if rid not in seen]
+        for start in range(0, max(len(changed), 1), BATCH):
+            with self._lock, self._transaction():
+                if start == 0:
+                    for rid in gone:
+                        self._forget(rid)
+                for rid in changed[start:start + BATCH]:
+                    self._ingest(rid, self._position(rid))
+            if progress and changed:
+                progress(min(start + BATCH, len(changed)), len(changed))
+        return len(changed)
+
+    @contextmanager
+    def _transaction(self):
+        self._db.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _position(self, run_id: str) -> tuple[int, int] | None:
+        row = self._db.execute("SELECT record_mtime, metrics_offset FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        return tuple(row) if row else None
 
     def _forget(self, run_id: str) -> None:
         for table in ("runs", "params", "tags", "metrics", "series", "extras"):
@@ -194,16 +208,8 @@ class RunIndex:
 
     def refresh_run(self, run_id: str) -> None:
         """Bring one run up to date now (the live view of a run page)."""
-        with self._lock:
-            old = self._db.execute("SELECT record_mtime, metrics_offset FROM runs WHERE run_id=?",
-                                   (run_id,)).fetchone()
-            self._db.execute("BEGIN")
-            try:
-                self._ingest(run_id, tuple(old) if old else None)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._lock, self._transaction():
+            self._ingest(run_id, self._position(run_id))
 
     # -- reading -----------------------------------------------------------------------------------
     def series(self, run_id: str, name: str) -> Series | None:
