@@ -130,3 +130,16 @@ def test_index_is_a_cache(index, tmp_path):
     again = RunIndex(index.store)
     again.refresh()
     assert again.query(sort="metrics.accuracy") == before
+
+
+@pytest.mark.parametrize("record", [
+    {"hyperdrive": {"primary_metric_name": "Accuracy", "primary_metric_goal": "MAXIMIZE"}},
+    {"primary_metric": {"name": "Accuracy", "goal": "maximize"}},
+    {"properties": {"primary_metric_config": '{"name": "Accuracy", "goal": "maximize"}'}},
+])
+def test_primary_metric_shapes(record):
+    """A sweep's primary metric is read from its hyperdrive settings, a primary_metric field, or v1's
+    primary_metric_config property."""
+    from trainyard.ui.index import primary_metric
+
+    assert primary_metric(record) == {"name": "Accuracy", "goal": "maximize"}

@@ -314,9 +314,13 @@ class RunIndex:
 
 
 def primary_metric(record: dict) -> dict | None:
-    """The metric a parent run (a sweep) optimises: ``{"name", "goal"}`` from its record's
-    ``primary_metric`` or v1's ``primary_metric_config`` property, else None (pure)."""
-    found = record.get("primary_metric") or (record.get("properties") or {}).get("primary_metric_config")
+    """The metric a parent run (a sweep) optimises: ``{"name", "goal"}`` from its record's ``hyperdrive``
+    settings (``primary_metric_name``/``_goal``), ``primary_metric``, or v1's ``primary_metric_config``
+    property, else None (pure)."""
+    sweep = record.get("hyperdrive") or {}
+    found = ({"name": sweep.get("primary_metric_name"), "goal": sweep.get("primary_metric_goal")}
+             if sweep.get("primary_metric_name") else None) or record.get("primary_metric") or \
+        (record.get("properties") or {}).get("primary_metric_config")
     if isinstance(found, str):
         try:
             found = json.loads(found)
