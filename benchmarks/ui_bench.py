@@ -4,8 +4,8 @@ compared in Chromium; the runs table's page weight.
     python benchmarks/ui_bench.py [--runs 10000] [--points 100000] [--metrics 10] [--compare-runs 10]
 
 Prints each figure beside its target and beside the same work done without the index (what reading
-the files for every request costs). Server times are measured over real HTTP against uvicorn on
-loopback (medians). Asserts nothing.
+the files for every request costs). Server times are measured over real HTTP against `trainyard ui`
+running in its own process on loopback (medians). Asserts nothing.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ import json
 import os
 import random
 import shutil
+import signal
 import socket
+import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -30,7 +31,9 @@ from timing import median_seconds  # noqa: E402
 from trainyard import Workspace  # noqa: E402
 from trainyard.metrics import compute_metrics, load_records  # noqa: E402
 from trainyard.runstore import RunStore, new_record  # noqa: E402
-from trainyard.ui.app import create_app  # noqa: E402
+from trainyard.ui.index import RunIndex  # noqa: E402
+
+TRAINYARD = str(Path(sys.executable).parent / "trainyard")
 
 FILTER = "metrics.accuracy>0.9 params.kernel=rbf status:Completed tag:team=vision exp:svm"
 
@@ -64,29 +67,30 @@ def fill_points(store: RunStore, run_id: str, points: int, metrics: int) -> None
 
 
 class Server:
-    """The dashboard's app under uvicorn in a thread, on a free loopback port."""
+    """`trainyard ui` as a user starts it, in its own process, on a free loopback port."""
 
-    def __init__(self, ws: Workspace):
-        import uvicorn
-
+    def __init__(self, cwd: Path):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        self.app = create_app(ws)
-        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        while not self.server.started:
-            time.sleep(0.05)
         self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen([TRAINYARD, "ui", "--port", str(self.port)], cwd=cwd,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(6000):
+            try:
+                self.get("/api/csrf")
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise SystemExit("trainyard ui did not start")
 
     def get(self, path: str) -> bytes:
         with urllib.request.urlopen(self.url + path, timeout=120) as resp:
             return resp.read()
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(timeout=30)
 
 
 def row(what: str, value: str, target: str, without: str = "") -> None:
@@ -180,17 +184,15 @@ def main() -> None:
     for rid in big:
         fill_points(store, rid, args.points, args.metrics)
 
-    from trainyard.ui.index import RunIndex
-
     index = RunIndex(store)
     started = time.perf_counter()
     index.refresh()
     build = time.perf_counter() - started
-    index.close()
-    server = Server(ws)  # opens the same index file: on start it only stats the runs
     started = time.perf_counter()
-    server.app.state.index.refresh()
+    index.refresh()
     restat = time.perf_counter() - started
+    index.close()
+    server = Server(tmp)  # opens the same index file: on start it only stats the runs
 
     print(f"\n{args.runs + len(big)} runs in the store; {args.metrics} metrics × {args.points} points in "
           f"{len(big)} of them\n")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import itertools
+import os
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -113,6 +114,19 @@ class RunStore:
         exps = [base / experiment] if experiment else (sorted(base.iterdir()) if base.is_dir() else [])
         dirs = [d for exp in exps if (exp / "runs").is_dir() for d in (exp / "runs").iterdir()]
         return sorted(dirs, key=_created_second, reverse=True)
+
+    def scan_run_dirs(self) -> Iterator[str]:
+        """Every run directory's path, unsorted, from directory entries alone (a fast full scan)."""
+        try:
+            experiments = list(os.scandir(self.root / "experiments"))
+        except FileNotFoundError:
+            return
+        for exp in experiments:
+            try:
+                runs = list(os.scandir(os.path.join(exp.path, "runs")))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            yield from (entry.path for entry in runs)
 
     def list(self, experiment: str | None = None) -> list[dict]:
         return list(self.iter_runs(experiment))

@@ -128,6 +128,11 @@ def test_run_page_chart_per_metric(yard, page):
     page.click("nav.tabs a[href='#overview']")
     assert "Completed" in page.inner_text("#status") and "ui-model:" in page.inner_text("#overview")
     screenshot(page, "run-overview")
+    page.click("nav.tabs a[href='#images']")
+    page.wait_for_function("document.querySelector('#images img')?.complete && "
+                           "document.querySelector('#images img').naturalWidth > 0")
+    assert page.locator("#images table.cm td.diag").all_inner_texts() == ["5", "7"]
+    screenshot(page, "run-images")
     page.click("nav.tabs a[href='#outputs']")
     page.click("#files a:has-text('outputs/report.csv')")
     page.wait_for_selector("#preview table")

@@ -114,7 +114,7 @@ def test_refresh_reads_only_what_changed(index):
     append_line(store.run_dir(rid) / "metrics.jsonl",
                 json.dumps({"kind": "scalar", "name": "loss", "value": 0.1, "step": 2, "time": 1e9}))
     assert index.refresh() == 1
-    assert index.series(rid, "loss").values == [0.8, 0.7, 0.1]
+    assert list(index.series(rid, "loss").values) == [0.8, 0.7, 0.1]
     assert index.refresh() == 0
     shutil.rmtree(store.run_dir(rid))
     index.refresh()

@@ -51,11 +51,12 @@ def _blob(values: list[float]) -> bytes:
     return array("d", values).tobytes()
 
 
-def _floats(blob: bytes | None) -> list[float]:
+def _floats(blob: bytes | None) -> array:
+    """A float64 blob as an array (a copy of the bytes, no Python float per value)."""
     a = array("d")
     if blob:
         a.frombytes(blob)
-    return a.tolist()
+    return a
 
 
 class RunIndex:
@@ -91,19 +92,20 @@ class RunIndex:
             known = {rid: (mtime, off) for rid, mtime, off in
                      self._db.execute("SELECT run_id, record_mtime, metrics_offset FROM runs")}
         changed, seen = [], set()
-        for d in self.store.run_dirs():
+        for path in self.store.scan_run_dirs():
             try:
-                mtime = os.stat(d / "run.json").st_mtime_ns
+                mtime = os.stat(path + "/run.json").st_mtime_ns
             except OSError:
                 continue
-            seen.add(d.name)
+            run_id = os.path.basename(path)
+            seen.add(run_id)
             try:
-                size = os.stat(d / METRICS).st_size
+                size = os.stat(path + "/" + METRICS).st_size
             except OSError:
                 size = 0
-            old = known.get(d.name)
+            old = known.get(run_id)
             if old is None or old[0] != mtime or old[1] != size:
-                changed.append(d.name)
+                changed.append(run_id)
         gone = [rid for rid in known if rid not in seen]
         for start in range(0, max(len(changed), 1), BATCH):
             with self._lock, self._transaction():
@@ -181,7 +183,7 @@ class RunIndex:
             for name, steps, vals, times in self._db.execute(
                     f"SELECT name, steps, vals, times FROM series WHERE run_id=? AND name IN ({marks})",
                     (run_id, *chunk)):
-                series[name] = Series(_floats(steps), _floats(vals), _floats(times))
+                series[name] = Series(_floats(steps).tolist(), _floats(vals).tolist(), _floats(times).tolist())
         before = {k: len(s.values) for k, s in series.items()}
         accumulate_series(series, records)
         for name, s in series.items():
@@ -213,6 +215,7 @@ class RunIndex:
 
     # -- reading -----------------------------------------------------------------------------------
     def series(self, run_id: str, name: str) -> Series | None:
+        """One numeric series, its steps, values and times as float64 arrays (read-only use)."""
         with self._lock:
             row = self._db.execute("SELECT steps, vals, times FROM series WHERE run_id=? AND name=?",
                                    (run_id, name)).fetchone()
