@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import subprocess
+import time
 import urllib.error
 import urllib.request
 
 import pytest
 
+from tests.conftest import TRAINYARD
 from tests.ui.browser import Dashboard, free_port, make_ui_project, submit
 from tests.ui.store import add_run
 
@@ -97,11 +101,6 @@ def test_api_errors_are_json_with_what_to_do(tmp_path, env):
 
 def test_busy_port_is_a_clear_error(tmp_path, env):
     """A port in use fails at once with a message naming --port."""
-    import socket
-    import subprocess
-
-    from tests.conftest import TRAINYARD
-
     port = free_port()
     with socket.socket() as s:
         s.bind(("127.0.0.1", port))
@@ -126,3 +125,26 @@ def test_web_view_points_at_the_dashboard_while_it_runs(tmp_path, env):
     assert not (tmp_path / ".trainyard" / "index" / "ui.json").exists()  # Ctrl-C removed the record
     out = submit(tmp_path, env)
     assert "Web View: file://" in out.stderr
+
+
+def test_events_stream_a_live_run_and_ctrl_c_still_stops(tmp_path, env):
+    """The events endpoint streams a running run's status and log; Ctrl-C stops the dashboard within
+    seconds even with the stream open, and the run goes on (then ends normally)."""
+    make_ui_project(tmp_path)
+    out = submit(tmp_path, env, "--detach", "--json", "--set", "inputs.steps=60", "--set", "inputs.sleep=0.1")
+    rid = json.loads(out.stdout)["runId"]
+    ui = Dashboard(tmp_path, env)
+    stream = urllib.request.urlopen(f"{ui.url}/api/runs/{rid}/events", timeout=30)
+    events = []
+    while len(events) < 3:
+        line = stream.readline().decode()
+        if line.startswith("data: "):
+            events.append(json.loads(line[6:]))
+    assert any("step " in e["log"] for e in events) and events[-1]["status"] in ("Running", "Completed")
+    started = time.monotonic()
+    ui.stop()
+    assert ui.proc.returncode is not None and time.monotonic() - started < 15
+    stream.close()
+    done = subprocess.run([TRAINYARD, "runs", "attach", rid], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr

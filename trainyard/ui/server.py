@@ -50,6 +50,6 @@ def serve(workspace: Workspace, host: str = "127.0.0.1", port: int = 8642, open_
     if open_browser:
         webbrowser.open(full)
     try:
-        uvicorn.run(app, host=host.strip("[]"), port=port, log_level="warning")
+        uvicorn.run(app, host=host.strip("[]"), port=port, log_level="warning", timeout_graceful_shutdown=3)
     finally:
         clear_portal(workspace.root)
