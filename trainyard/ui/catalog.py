@@ -20,9 +20,11 @@ from starlette.routing import Route
 from trainers._atomic import read_json
 
 from ..compute import ComputeTarget
+from ..dataset import RECORD as DATASET_RECORD
 from ..dataset import Dataset
 from ..errors import QueryError, TrainyardError
 from ..model import Model
+from ..registry import list_versions
 
 SCORE_TIMEOUT = 30
 
@@ -68,8 +70,11 @@ def show_model(request: Request) -> JSONResponse:
 
 
 def list_datasets(request: Request) -> JSONResponse:
-    """GET /api/datasets — the latest version of each (``datasets list --json``)."""
-    return JSONResponse([{**d._record, "id": d.id} for d in Dataset.list(_ws(request))])
+    """GET /api/datasets — the latest version of each (``datasets list --json``) and all its versions."""
+    ws = _ws(request)
+    return JSONResponse([{**d._record, "id": d.id,
+                          "versions": list_versions(ws.root / "datasets" / d.name, DATASET_RECORD)}
+                         for d in Dataset.list(ws)])
 
 
 def show_dataset(request: Request) -> JSONResponse:

@@ -32,8 +32,9 @@ function showModel(m) {
 
 async function datasets() {
   const ds = await api("/api/datasets");
-  list.replaceChildren(ds.length ? table(["dataset", "files", "size", "registered"], ds.map((d) =>
-    el("tr", { "data-dataset": d.id }, el("td", {}, el("a", { href: `#${d.id}`, onclick: () => showDataset(d) }, d.id)), el("td", {}, d.files),
+  list.replaceChildren(ds.length ? table(["dataset", "versions", "files", "size", "registered"], ds.map((d) =>
+    el("tr", { "data-dataset": d.id }, el("td", {}, el("a", { href: `#${d.id}`, onclick: () => showDataset(d) }, d.id)),
+      el("td", {}, (d.versions || []).map((v) => el("a", { href: `#${d.name}:${v}`, class: "chip", onclick: () => showDataset({ id: `${d.name}:${v}` }) }, `v${v}`))), el("td", {}, d.files),
       el("td", {}, `${(d.bytes / 1e6).toFixed(1)} MB`), el("td", {}, fmtTime(d.created))))) : el("p", { class: "muted" }, "No datasets registered yet."));
 }
 
