@@ -1,7 +1,8 @@
 """Where a running dashboard (`trainyard ui`) can be reached, so ``run.get_portal_url()`` can point at it.
 
 The server writes ``<root>/index/ui.json`` (its URL, token and pid, mode 0600) while it runs and removes
-it when it stops; a file left by a server that died is ignored because its pid is gone.
+it when it stops; a file left by a server that died is ignored because its process is gone (pid and start time, so a reused
+pid is not mistaken for it).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import os
 from pathlib import Path
 
 from trainers._atomic import read_json, write_json_atomic
+from trainers.supervisor import is_alive, process_start_time
 
 
 def portal_file(root: Path) -> Path:
@@ -19,7 +21,8 @@ def portal_file(root: Path) -> Path:
 def write_portal(root: Path, url: str, token: str | None) -> Path:
     path = portal_file(root)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(path, {"url": url.rstrip("/"), "token": token, "pid": os.getpid()})
+    write_json_atomic(path, {"url": url.rstrip("/"), "token": token, "pid": os.getpid(),
+                             "start_time": process_start_time(os.getpid())})
     os.chmod(path, 0o600)
     return path
 
@@ -37,19 +40,7 @@ def load_portal_url(root: Path, page: str = "/") -> str | None:
         info = read_json(portal_file(root))
     except (OSError, ValueError):
         return None
-    if not info or not _alive(info.get("pid")):
+    if not info or not isinstance(info.get("pid"), int) or not is_alive(info["pid"], info.get("start_time")):
         return None
     url = info["url"] + page
     return url + ("&" if "?" in url else "?") + f"token={info['token']}" if info.get("token") else url
-
-
-def _alive(pid: object) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

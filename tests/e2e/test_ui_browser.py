@@ -125,6 +125,15 @@ def test_run_page_chart_per_metric(yard, page):
     assert sorted(charts) == [["loss", "5", "1"], ["val_loss", "5", "1"]]
     assert page.locator(".chart canvas").count() == 2
     screenshot(page, "run-metrics")
+    plotted = "(i) => document.querySelector(\".chart[data-metric='loss']\")._chart.plot?.data?.[i]"
+    raw_last = page.evaluate(f"({plotted})(1).at(-1)")
+    page.fill("#smooth", "0.9")
+    page.dispatch_event("#smooth", "input")
+    assert page.evaluate(f"({plotted})(1).at(-1)") > raw_last  # EMA of a falling loss lags above it
+    page.select_option("#xaxis", "time")
+    page.wait_for_function(f"({plotted})(0)?.[0] > 1e9")  # x is now the unix time each value was logged
+    page.select_option("#xaxis", "step")
+    page.wait_for_function(f"({plotted})(0)?.[0] === 0")
     page.click("nav.tabs a[href='#overview']")
     assert "Completed" in page.inner_text("#status") and "ui-model:" in page.inner_text("#overview")
     screenshot(page, "run-overview")

@@ -32,8 +32,8 @@ from .index import RunIndex
 HERE = Path(__file__).parent
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 TOKEN_COOKIE = "trainyard_token"
-PAGES = {"/": "runs.html", "/compare": "compare.html", "/models": "models.html", "/datasets": "datasets.html",
-         "/computes": "computes.html", "/services": "services.html"}
+PAGES = {"/": "runs.html", "/compare": "compare.html", "/models": "catalog.html", "/datasets": "catalog.html",
+         "/computes": "catalog.html", "/services": "catalog.html"}
 
 
 @dataclass
@@ -81,7 +81,8 @@ def create_app(workspace: Workspace, token: str | None = None, loopback: bool = 
 
     def page(request: Request) -> Response:
         name = PAGES.get(request.url.path)
-        return templates.TemplateResponse(request, name, {"csrf": settings.csrf, "ws": workspace.name})
+        return templates.TemplateResponse(request, name, {"csrf": settings.csrf, "ws": workspace.name,
+                                                          "heading": request.url.path.strip("/").capitalize()})
 
     def run_page(request: Request) -> Response:
         return templates.TemplateResponse(request, "run.html", {"csrf": settings.csrf, "ws": workspace.name,

@@ -94,6 +94,8 @@ async function load() {
         for (const k of kids.runs) rows.push(el("tr", { "data-run": k.run_id, "data-parent": run.run_id, class: k.best ? "childrow bestrow" : "childrow" }, cells(k, cols, true)));
       }
     }
+    if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: cols.length + 1, class: "muted" },
+      state.q ? "No run matches this filter." : "No runs yet: `trainyard submit job.yml` (or Experiment.submit) starts one.")));
     table.tBodies[0].replaceChildren(...rows);
     const pages = Math.max(1, Math.ceil(data.total / data.per_page));
     document.getElementById("count").textContent = `${data.total} runs`;
