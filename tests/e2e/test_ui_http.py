@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -148,3 +150,41 @@ def test_events_stream_a_live_run_and_ctrl_c_still_stops(tmp_path, env):
     done = subprocess.run([TRAINYARD, "runs", "attach", rid], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_services_try_it_posts_json_to_the_scoring_uri(tmp_path, env):
+    """A service recorded under services/<name>/service.json is listed with its log tail, and "try it"
+    forwards the JSON body to its scoring URI (a real HTTP server here) and returns the answer."""
+    class Score(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            reply = json.dumps({"predictions": [sum(row) for row in body["data"]]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Score)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    service = tmp_path / ".trainyard" / "services" / "iris"
+    (service / "logs").mkdir(parents=True)
+    (service / "service.json").write_text(json.dumps({
+        "state": "Healthy", "scoring_uri": f"http://127.0.0.1:{server.server_port}/score", "models": ["iris:1"]}))
+    (service / "logs" / "server.log").write_text("listening\n")
+    ui = Dashboard(tmp_path, env)
+    try:
+        listed = json.loads(call(f"{ui.url}/api/services")[1])
+        assert listed[0]["name"] == "iris" and listed[0]["log_tail"] == {"server.log": "listening\n"}
+        csrf = json.loads(call(f"{ui.url}/api/csrf")[1])["csrf"]
+        status, text, _ = call(f"{ui.url}/api/services/iris/score", "POST",
+                               {"Content-Type": "application/json", "X-CSRF-Token": csrf},
+                               json.dumps({"data": [[1, 2], [3, 4]]}).encode())
+        assert status == 200 and json.loads(text) == {"status": 200, "response": {"predictions": [3, 7]}}
+        status, text, _ = call(f"{ui.url}/api/services/nope/score", "POST", {"X-CSRF-Token": csrf}, b"{}")
+        assert status == 400 and "deployed: iris" in json.loads(text)["error"]
+    finally:
+        ui.stop()
+        server.shutdown()
