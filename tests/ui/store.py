@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 from trainers._atomic import append_line
+from trainers.status import COMPLETED
 from trainyard.runstore import RunStore, new_record
 
 
-def add_run(root: Path, run_id: str, status: str = "Completed", metrics: dict | None = None,
+def add_run(root: Path, run_id: str, status: str = COMPLETED, metrics: dict | None = None,
             **fields) -> str:
     """A run record plus metrics.jsonl: ``metrics`` maps a name to a value or a list (a series)."""
     store = RunStore(root)

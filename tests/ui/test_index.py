@@ -9,6 +9,7 @@ import pytest
 
 from tests.ui.store import add_run
 from trainers._atomic import append_line
+from trainers.status import FAILED, NOT_RESPONDING
 from trainyard.errors import QueryError
 from trainyard.runstore import RunStore
 from trainyard.ui.index import RunIndex
@@ -21,9 +22,9 @@ def index(tmp_path):
             inputs={"kernel": "rbf", "C": 1.0}, tags={"team": "vision"})
     add_run(root, "svm_1700000002_00000002", metrics={"accuracy": 0.80, "loss": [0.8, 0.7]},
             inputs={"kernel": "linear", "C": 0.5})
-    add_run(root, "keras_1700000003_00000003", status="Failed", metrics={"accuracy": 0.91},
+    add_run(root, "keras_1700000003_00000003", status=FAILED, metrics={"accuracy": 0.91},
             rendered_command="python train.py --learning-rate 0.01 --epochs=3", tags={"team": "nlp"})
-    add_run(root, "keras_1700000004_00000004", status="NotResponding", display_name="slow one")
+    add_run(root, "keras_1700000004_00000004", status=NOT_RESPONDING, display_name="slow one")
     idx = RunIndex(RunStore(root))
     idx.refresh()
     yield idx

@@ -24,6 +24,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from trainers.status import TERMINAL
+
 from ..runstore import RunStore
 from ..workspace import Workspace
 from . import api, catalog
@@ -77,16 +79,15 @@ def create_app(workspace: Workspace, token: str | None = None, loopback: bool = 
     """The dashboard for ``workspace``. The run index is refreshed on start and as pages ask."""
     settings = Settings(workspace, token, loopback=loopback, sync_interval=sync_interval)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
+    common = {"csrf": settings.csrf, "ws": workspace.name, "terminal": ",".join(sorted(TERMINAL))}
     stop = threading.Event()
 
     def page(request: Request) -> Response:
         name = PAGES.get(request.url.path)
-        return templates.TemplateResponse(request, name, {"csrf": settings.csrf, "ws": workspace.name,
-                                                          "heading": request.url.path.strip("/").capitalize()})
+        return templates.TemplateResponse(request, name, {**common, "heading": request.url.path.strip("/").capitalize()})
 
     def run_page(request: Request) -> Response:
-        return templates.TemplateResponse(request, "run.html", {"csrf": settings.csrf, "ws": workspace.name,
-                                                                "run_id": request.path_params["run_id"]})
+        return templates.TemplateResponse(request, "run.html", {**common, "run_id": request.path_params["run_id"]})
 
     @asynccontextmanager
     async def lifespan(app: Starlette):

@@ -26,7 +26,7 @@ from ..tracker import METRICS
 from .query import Query, compute_params, metric_goal
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs(run_id TEXT PRIMARY KEY, experiment TEXT, status TEXT, name TEXT,
+CREATE TABLE IF NOT EXISTS runs(run_id TEXT PRIMARY KEY, experiment TEXT, status TEXT, reason TEXT, name TEXT,
   created REAL, started REAL, ended REAL, compute TEXT, node TEXT, parent TEXT, model_id TEXT,
   record_mtime INTEGER, metrics_offset INTEGER, logged_tags TEXT);
 CREATE INDEX IF NOT EXISTS runs_created ON runs(created);
@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS series(run_id TEXT, name TEXT, steps BLOB, vals BLOB,
   PRIMARY KEY(run_id, name));
 """
 BATCH = 200  # runs ingested per transaction (the lock is released between batches)
-VERSION = 1  # bump when SCHEMA changes: an older index is dropped and rebuilt
+VERSION = 2  # bump when SCHEMA changes: an older index is dropped and rebuilt
 
 
 def _blob(values: list[float]) -> bytes:
@@ -162,8 +162,9 @@ class RunIndex:
             self._add_extras(run_id, records)
         node = record.get("node") or {}
         self._db.execute(
-            "INSERT OR REPLACE INTO runs VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (run_id, record.get("experiment"), record.get("status"), record.get("display_name"),
+            "INSERT OR REPLACE INTO runs VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (run_id, record.get("experiment"), record.get("status"), record.get("status_reason"),
+             record.get("display_name"),
              record.get("created"), record.get("started"), record.get("ended"), record.get("compute"),
              node.get("name") if isinstance(node, dict) else str(node), record.get("parent"),
              record.get("model_id"), mtime, new_offset,
@@ -290,6 +291,7 @@ class RunIndex:
         end = r["ended"] or (None if r["status"] in TERMINAL else time.time())
         start = r["started"] or r["created"]
         return {"run_id": r["run_id"], "experiment": r["experiment"], "status": r["status"],
+                "status_reason": r["reason"],
                 "display_name": r["name"], "created": r["created"], "started": r["started"],
                 "ended": r["ended"], "duration": (end - start) if end and start else None,
                 "compute": r["compute"], "node": r["node"], "parent": r["parent"], "model_id": r["model_id"]}

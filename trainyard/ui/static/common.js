@@ -54,8 +54,9 @@ export function fmtDuration(s) {
   return `${Math.floor(s / 3600)}h ${Math.round((s % 3600) / 60)}m`;
 }
 
-export function statusBadge(status) {
-  return el("span", { class: `status s-${status}`, title: status }, status === "NotResponding" ? "NotResponding (node silent)" : status);
+export function statusBadge(status, reason) {
+  return el("span", { class: `status s-${status}`, title: reason ? `${status}: ${reason}` : status }, status);
 }
 
-export const TERMINAL = new Set(["Completed", "Failed", "Canceled"]);
+// the status vocabulary comes from the server (trainers/status.py), never spelled here
+export const TERMINAL = new Set(document.querySelector('meta[name="terminal-statuses"]').content.split(","));

@@ -28,12 +28,12 @@ function cells(run, cols, child) {
   const pick = el("input", { type: "checkbox", "data-pick": run.run_id, checked: selected.has(run.run_id) || undefined,
     onchange: (e) => { e.target.checked ? selected.add(run.run_id) : selected.delete(run.run_id); updateCompare(); } });
   const row = [
-    el("td", {}, pick), el("td", {}, statusBadge(run.status)), el("td", {}, run.experiment),
+    el("td", {}, pick), el("td", {}, statusBadge(run.status, run.status_reason), run.status_reason ? el("div", { class: "muted small reason" }, run.status_reason.split("\n")[0].slice(0, 60)) : ""), el("td", {}, run.experiment),
     el("td", { class: child ? "child" : "" }, fold, run.best ? el("span", { class: "best", title: `best ${run.primary_metric}` }, "★ best ") : "",
       el("a", { href: `/runs/${run.run_id}` }, run.display_name || run.run_id),
       run.display_name ? el("div", { class: "muted small" }, run.run_id) : ""),
     el("td", { class: "nowrap", title: fmtTime(run.created) }, fmtTime(run.started || run.created)), el("td", { class: "num" }, fmtDuration(run.duration)),
-    el("td", {}, [run.compute, run.node].filter(Boolean).join(" / ")), el("td", {}, tags), el("td", {}, ps),
+    el("td", {}, [run.compute, run.node].filter(Boolean).join(" / ")), el("td", { class: "chips" }, tags), el("td", { class: "chips" }, ps),
   ];
   for (const c of cols.filter((c) => c.metric)) {
     const m = (run.metrics || {})[c.metric];
