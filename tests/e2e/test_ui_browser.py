@@ -178,6 +178,10 @@ def test_catalog_pages(yard, page):
     page.goto(f"{yard['ui'].url}/models")
     page.wait_for_selector("tr[data-model]")
     assert "ui-model:1" in page.inner_text("#list")
+    page.click("tr[data-model='ui-model:1'] a")
+    page.wait_for_selector("#detail h3")
+    assert "model.txt" in page.inner_text("#detail") and yard["ids"][0.1] in page.inner_text("#detail")
+    assert page.request.get(f"{yard['ui'].url}/api/models/ui-model/1").json()["lineage"]["run_id"] == yard["ids"][0.1]
     screenshot(page, "models")
     page.goto(f"{yard['ui'].url}/computes")
     page.wait_for_selector("[data-compute='local'] .live table")

@@ -20,11 +20,11 @@ from starlette.routing import Route
 from trainers._atomic import read_json
 
 from ..compute import ComputeTarget
-from ..dataset import RECORD as DATASET_RECORD
 from ..dataset import Dataset
 from ..errors import QueryError, TrainyardError
+from ..inputs import dataset_registry
 from ..model import Model
-from ..registry import list_versions
+from ..preview import render_preview
 
 SCORE_TIMEOUT = 30
 
@@ -72,9 +72,8 @@ def show_model(request: Request) -> JSONResponse:
 def list_datasets(request: Request) -> JSONResponse:
     """GET /api/datasets — the latest version of each (``datasets list --json``) and all its versions."""
     ws = _ws(request)
-    return JSONResponse([{**d._record, "id": d.id,
-                          "versions": list_versions(ws.root / "datasets" / d.name, DATASET_RECORD)}
-                         for d in Dataset.list(ws)])
+    registry = dataset_registry(ws.root)
+    return JSONResponse([{**d._record, "id": d.id, "versions": registry.versions(d.name)} for d in Dataset.list(ws)])
 
 
 def show_dataset(request: Request) -> JSONResponse:
@@ -91,8 +90,6 @@ async def dataset_preview(request: Request) -> FileResponse:
     dest = ws.root / "index" / "previews" / f"{ds._record['manifest']}.png"
 
     def draw() -> None:
-        from ..preview import render_preview  # matplotlib: loaded only when a preview is asked for
-
         dest.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory() as tmp:
             ds.download(tmp)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from ..errors import WorkspaceError
 from ..portal import clear_portal, write_portal
 from ..workspace import Workspace
+from .app import create_app
 
 
 def is_loopback(host: str) -> bool:
@@ -26,9 +27,7 @@ def is_loopback(host: str) -> bool:
 def serve(workspace: Workspace, host: str = "127.0.0.1", port: int = 8642, open_browser: bool = False,
           say: Callable[[str], None] = lambda _: None) -> None:
     """Serve the dashboard until Ctrl-C. A non-loopback host gets a random token, printed in the URL."""
-    import uvicorn  # start-up time: only `trainyard ui` needs the server
-
-    from .app import create_app
+    import uvicorn  # start-up time: only serving needs the server
 
     loopback = is_loopback(host)
     token = None if loopback else secrets.token_urlsafe(24)

@@ -104,7 +104,7 @@ class RunDetails:
         if ipython is None:
             print(self.render_text(self.snapshot()))
             return
-        from IPython.display import HTML, display  # notebook only
+        from IPython.display import HTML, display  # start-up time: IPython only inside a notebook
 
         handle = display(HTML(self.render_html(self.snapshot())), display_id=True)
         if self.run.status in TERMINAL:
