@@ -53,3 +53,31 @@ def write(path: Path, text: str) -> Path:
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, **kw) -> subprocess.CompletedProcess:
     """Run the installed `trainyard` console script as a user would."""
     return subprocess.run([TRAINYARD, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def run_on_terminal(*args: str, cwd: Path, prompt: bytes | None = None, reply: str = "") -> tuple[int, str]:
+    """Run the `trainyard` console script on a pseudo-terminal (stdin and stderr are a tty); when it
+    prints ``prompt``, type ``reply``. Returns (exit code, everything it wrote)."""
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: become the CLI on the pty, never return into pytest
+        try:
+            os.chdir(cwd)
+            os.execv(TRAINYARD, [TRAINYARD, *args])
+        finally:
+            os._exit(127)
+    out, answered = b"", prompt is None
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            chunk = b""
+        if not chunk:
+            break
+        out += chunk
+        if not answered and prompt in out:
+            os.write(fd, reply.encode() + b"\n")
+            answered = True
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), out.decode(errors="replace")

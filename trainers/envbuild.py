@@ -92,9 +92,45 @@ def compute_env_key(spec: dict, version: str) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
+_IN_USE: list[IO] = []  # shared locks on the environments this process runs in, held until it exits
+
+
+def hold_env(envs: Path, key: str) -> None:
+    """Mark ``envs/<key>`` in use by this process (a shared flock on ``<key>.lock``, dropped when the process
+    ends, however it ends) and as used now (the lock file's mtime), so gc neither removes it nor counts it
+    idle. gc takes the same lock exclusively, without waiting, before removing an environment."""
+    fh = open(envs / f"{key}.lock", "a")
+    fcntl.flock(fh, fcntl.LOCK_SH)
+    os.utime(envs / f"{key}.lock")
+    _IN_USE.append(fh)
+
+
+def check_free_space(root: Path, min_free_bytes: int) -> None:
+    """Refuse to start a build on a node whose disk is under its free-space floor."""
+    free = shutil.disk_usage(root).free
+    if min_free_bytes and free < min_free_bytes:
+        raise EnvironmentBuildError(
+            f"only {free / 1e9:.1f} GB free under {root}, below this node's floor of {min_free_bytes / 1e9:.1f} GB; "
+            "free space with `trainyard gc --compute COMPUTE` (old environments, blobs, finished runs) or lower "
+            "limits.min_free_disk_bytes in the workspace config")
+
+
 def ensure_env(root: Path, spec: dict, default_python: str, uv_hint: str | None, log: IO[str],
-               should_stop: Any = None) -> dict:
-    """Return ``{"python", "path", "key", "cache_hit", "freeze", "build_seconds"}`` for ``spec``."""
+               should_stop: Any = None, min_free_bytes: int = 0) -> dict:
+    """Return ``{"python", "path", "key", "cache_hit", "freeze", "build_seconds"}`` for ``spec``, holding
+    the environment in use for the life of this process (see ``hold_env``)."""
+    while True:
+        info = _ensure_env(root, spec, default_python, uv_hint, log, should_stop, min_free_bytes)
+        if info["key"] == "current":
+            return info
+        hold_env(root / "envs", info["key"])
+        if (root / "envs" / info["key"] / MARKER).is_file():
+            return info
+        _IN_USE.pop().close()  # gc removed it between the check and the hold: get it again
+
+
+def _ensure_env(root: Path, spec: dict, default_python: str, uv_hint: str | None, log: IO[str],
+                should_stop: Any, min_free_bytes: int) -> dict:
     if spec.get("kind") == "current":
         return {"python": default_python, "path": None, "key": "current", "cache_hit": True,
                 "freeze": None, "build_seconds": 0.0}
@@ -121,6 +157,7 @@ def ensure_env(root: Path, spec: dict, default_python: str, uv_hint: str | None,
             log.write(f"[trainyard] environment {key[:12]}: built by a concurrent run, reusing it\n")
             log.flush()
             return {**marker, "cache_hit": True, "build_seconds": 0.0}
+        check_free_space(root, min_free_bytes)
         return _build(uv, interpreter, version, spec, key, path, log, should_stop)
 
 

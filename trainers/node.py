@@ -199,6 +199,8 @@ class Node:
     def cancel(self, payload: dict) -> dict:
         run_dir = self.run_dir(payload["run_id"])
         status = read_json(run_dir / "status.json") or {}
+        if not run_dir.is_dir():  # never launched here (or cleaned up): nothing to stop
+            return {"state": None, "requested": False}
         if is_terminal(status.get("state")):
             return {"state": status["state"], "requested": False}
         (run_dir / "cancel").write_text(str(time.time()))
@@ -241,15 +243,10 @@ class Node:
         return out
 
     def gc(self, payload: dict) -> dict:
-        """Remove finished run directories older than ``older_than`` seconds."""
-        cutoff = time.time() - float(payload.get("older_than", 7 * 86400))
-        removed = []
-        for d in sorted((self.root / "runs").iterdir()) if (self.root / "runs").is_dir() else []:
-            st = read_json(d / "status.json") or {}
-            if is_terminal(st.get("state")) and st.get("updated", 0) < cutoff:
-                shutil.rmtree(d, ignore_errors=True)
-                removed.append(d.name)
-        return {"removed": removed}
+        """Remove idle environments, unlinked blobs and pulled run directories (see ``trainers.cleanup``)."""
+        from .cleanup import collect
+
+        return collect(self.root, payload)
 
 
 def apply_manifest_delta(payload: dict, base: list[dict] | None) -> list[dict]:

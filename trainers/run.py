@@ -107,13 +107,16 @@ class Run:
             plot.savefig(dest, format="png")
         self._emit("image", name, "logs/" + rel, description=description or None)
 
-    def log_confusion_matrix(self, name: str, matrix: Any, labels: list | None = None,
+    def log_confusion_matrix(self, name: str, value: Any, labels: list | None = None,
                              description: str = "") -> None:
-        """Log a confusion matrix (rows: true class, columns: predicted) as a table and, when matplotlib is
-        available, as an image with the counts written in."""
-        rows = [[int(v) for v in row] for row in (matrix.tolist() if hasattr(matrix, "tolist") else matrix)]
-        labels = [str(x) for x in (labels if labels is not None else range(len(rows)))]
-        self._emit("confusion_matrix", name, {"labels": labels, "matrix": rows}, description=description or None)
+        """Log a confusion matrix (rows: true class, columns: predicted) and, when matplotlib is available,
+        an image with the counts written in. ``value`` is v1's schema dict (``{"schema_type":
+        "confusion_matrix", "data": {"class_labels": [...], "matrix": [[...]]}}``, or its JSON text), or
+        the matrix itself (a list of rows or an array) with ``labels``."""
+        matrix, labels = parse_confusion_matrix(value, labels)
+        rows = [[v if isinstance(v, float) and not v.is_integer() else int(v) for v in row] for row in matrix]
+        self._emit("confusion_matrix", name, render_confusion_matrix(labels, rows),
+                   description=description or None)
         try:
             import matplotlib  # start-up time: optional and slow to import, only plots need it
 
@@ -171,3 +174,30 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     return str(value)
+
+
+def parse_confusion_matrix(value: Any, labels: list | None = None) -> tuple[list[list], list[str]]:
+    """(rows, labels) from v1's schema dict or its JSON text, or from a matrix plus labels (pure)."""
+    if isinstance(value, str):
+        value = json.loads(value)
+    if isinstance(value, dict):
+        data = value.get("data")
+        if value.get("schema_type") != "confusion_matrix" or not isinstance(data, dict) or \
+                "matrix" not in data:
+            raise ValueError("a confusion matrix dict needs schema_type 'confusion_matrix' and data with "
+                             "'class_labels' and 'matrix' (Azure ML v1's schema)")
+        value, labels = data["matrix"], data.get("class_labels", labels)
+    rows = value.tolist() if hasattr(value, "tolist") else [list(r) for r in value]
+    if any(len(r) != len(rows) for r in rows):
+        raise ValueError(f"a confusion matrix must be square; got {len(rows)} rows of lengths "
+                         f"{sorted({len(r) for r in rows})}")
+    labels = [str(x) for x in (labels if labels is not None else range(len(rows)))]
+    if len(labels) != len(rows):
+        raise ValueError(f"{len(labels)} class labels for a {len(rows)}x{len(rows)} confusion matrix")
+    return rows, labels
+
+
+def render_confusion_matrix(labels: list[str], rows: list[list]) -> dict:
+    """Azure ML v1's confusion matrix value, as ``get_metrics()`` returns it (pure)."""
+    return {"schema_type": "confusion_matrix", "schema_version": "1.0.0",
+            "data": {"class_labels": labels, "matrix": rows}}

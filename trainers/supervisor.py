@@ -82,7 +82,8 @@ class Supervisor:
         try:
             with open(self.logs / "environment_build.log", "a") as log:
                 env_info = ensure_env(Path(self.job["root"]), self.job["environment"],
-                                      self.job["python"], self.job.get("uv"), log, self.cancel_requested)
+                                      self.job["python"], self.job.get("uv"), log, self.cancel_requested,
+                                      int(self.job.get("min_free_bytes") or 0))
         except EnvironmentBuildError as exc:
             if self.cancel_requested():
                 return self.finish(CANCELED, "canceled while preparing the environment")

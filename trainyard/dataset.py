@@ -16,6 +16,7 @@ from trainers._atomic import write_json_atomic
 from .errors import DatasetError
 from .inputs import dataset_registry, is_url, resolve_sources, store_sources
 from .jobspec import DOWNLOAD, RO_MOUNT, InputSpec
+from .progress import byte_steps
 from .registry import check_name, parse_ref
 from .snapshot import load_manifest
 
@@ -74,17 +75,24 @@ class FileDataset:
         return sorted(n for n, _ in resolve_sources([s for s in self.sources if not is_url(s)])) + \
             [s.partition("#")[0].rsplit("/", 1)[-1] for s in self.sources if is_url(s)]
 
-    def download(self, target_path: str | os.PathLike, overwrite: bool = False) -> list[str]:
+    def download(self, target_path: str | os.PathLike, overwrite: bool = False,
+                 progress: Progress | None = None) -> list[str]:
         """Copy the files out (sha256-verified); existing files need ``overwrite``."""
         if not self.workspace:
             raise DatasetError("download needs a registered dataset (Dataset.get_by_name)")
         out = []
-        for e in load_manifest(self.workspace.objects, self.store(self.workspace)):
+        entries = load_manifest(self.workspace.objects, self.store(self.workspace))
+        report = byte_steps(progress, f"downloading {self.name or 'dataset'}", sum(e["size"] for e in entries),
+                            min_total=1 << 20)
+        done = 0
+        for e in entries:
             dest = Path(target_path) / e["path"]
             if dest.exists() and not overwrite:
-                raise DatasetError(f"{dest} exists; pass overwrite=True (CLI: --overwrite)")
+                raise DatasetError(f"{dest} exists; pass overwrite=True (CLI: --force)")
             self.workspace.objects.copy_to(e["oid"], dest)
             out.append(str(dest))
+            done += e["size"]
+            report(done)
         return out
 
     # -- consumption ------------------------------------------------------------------------------

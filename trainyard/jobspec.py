@@ -29,6 +29,10 @@ INPUT_KEYS = {"type", "path", "mode", "description"}
 ENV_KEYS = {"conda_file", "requirements", "image", "name", "version", "description"}
 MODEL_KEYS = {"name", "path", "framework", "framework_version", "tags", "description", "properties"}
 INPUT_TYPES = {"uri_file", "uri_folder"}
+LITERAL_KEYS = {"type", "default", "value", "description", "optional"}
+LITERAL_TYPES = {"string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,)}
+BOOLEAN_WORDS = {"true": True, "yes": True, "1": True, "on": True, "false": False, "no": False, "0": False,
+                 "off": False}
 DOWNLOAD, RO_MOUNT = "download", "ro_mount"  # the run's own writable copy / read-only links into the node's cache
 MODES = {DOWNLOAD, RO_MOUNT}
 DEFAULT_TIMEOUT = 2592000  # 30 days, Azure's max_run_duration_seconds default
@@ -43,6 +47,7 @@ class InputSpec:
     type: str | None = None  # None for literals
     path: str | None = None
     mode: str = DOWNLOAD
+    value_type: str | None = None  # a literal's string|integer|number|boolean (declared, else from its value)
 
     @property
     def is_literal(self) -> bool:
@@ -90,18 +95,35 @@ class JobSpec:
                                    f"(inputs: {', '.join(self.inputs) or 'none'})", key=key)
             spec = self.inputs[name]
             if spec.is_literal:
-                spec.value = _coerce_literal(value)
+                spec.value = parse_literal(value, spec.value_type, f"--set {key}")
             else:
                 spec.path = value
         validate_placeholders(self)
 
 
-def _coerce_literal(text: str) -> Any:
+def type_of_literal(value: Any) -> str:
+    """The job.yml type name of a literal value (pure)."""
+    if isinstance(value, bool):
+        return "boolean"
+    return "integer" if isinstance(value, int) else "number" if isinstance(value, float) else "string"
+
+
+def parse_literal(text: str, value_type: str | None, key: str, path: str = "<command line>") -> Any:
+    """A command-line value read as the input's type, never through YAML (``no`` stays ``no`` for a string,
+    ``3.10`` stays ``3.10``, ``0755`` stays ``0755``); a value that is not of the type is an error (pure)."""
     try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-    return value if isinstance(value, (int, float, bool, str)) else text
+        if value_type == "integer":
+            return int(text)
+        if value_type == "number":
+            return float(text)
+    except ValueError:
+        raise JobSpecError(f"{key}: {text!r} is not {'an' if value_type == 'integer' else 'a'} {value_type}; "
+                           "give a value of the input's declared type", key, path) from None
+    if value_type == "boolean":
+        if text.lower() not in BOOLEAN_WORDS:
+            raise JobSpecError(f"{key}: {text!r} is not a boolean; use true or false", key, path)
+        return BOOLEAN_WORDS[text.lower()]
+    return text
 
 
 def _expect(value: Any, types: type | tuple, key: str, path: str, what: str) -> Any:
@@ -223,12 +245,14 @@ def _parse_inputs(value: Any, base: Path, path: str) -> dict[str, InputSpec]:
     out = {}
     for name, item in value.items():
         key = f"inputs.{name}"
-        if isinstance(item, dict):
+        if isinstance(item, dict) and item.get("type") in LITERAL_TYPES:
+            out[name] = _parse_typed_literal(name, item, path)
+        elif isinstance(item, dict):
             _check_keys(item, INPUT_KEYS, key + ".", path)
             kind = item.get("type")
             if kind not in INPUT_TYPES:
-                raise JobSpecError(f"{key + '.type'!r} must be uri_file or uri_folder (got {kind!r})",
-                                   key + ".type", path)
+                raise JobSpecError(f"{key + '.type'!r} must be one of string, integer, number, boolean, uri_file, "
+                                   f"uri_folder (got {kind!r})", key + ".type", path)
             if "path" not in item:
                 raise JobSpecError(f"{key!r} needs a 'path'", key + ".path", path)
             mode = item.get("mode", DOWNLOAD)
@@ -239,8 +263,23 @@ def _parse_inputs(value: Any, base: Path, path: str) -> dict[str, InputSpec]:
             out[name] = InputSpec(name, type=kind, path=_resolve_input_path(raw, base), mode=mode)
         else:
             _expect(item, (str, int, float, bool), key, path, "a literal or a uri_file/uri_folder mapping")
-            out[name] = InputSpec(name, value=item)
+            out[name] = InputSpec(name, value=item, value_type=type_of_literal(item))
     return out
+
+
+def _parse_typed_literal(name: str, item: dict, path: str) -> InputSpec:
+    """``{type: integer, default: 3}`` (Azure ML v2's literal inputs; ``value`` is accepted for ``default``)."""
+    key = f"inputs.{name}"
+    _check_keys(item, LITERAL_KEYS, key + ".", path)
+    kind = item["type"]
+    if "default" not in item and "value" not in item:
+        raise JobSpecError(f"{key!r} needs a 'default' value of type {kind}", key + ".default", path)
+    value = item.get("value", item.get("default"))
+    if not isinstance(value, LITERAL_TYPES[kind]) or (isinstance(value, bool) and kind != "boolean"):
+        hint = " (quote it: YAML reads unquoted 3.10, no or 0755 as other types)" if kind == "string" else ""
+        raise JobSpecError(f"{key!r} is declared {kind} but its value {value!r} is a {type_of_literal(value)}"
+                           f"{hint}", key, path)
+    return InputSpec(name, value=float(value) if kind == "number" else value, value_type=kind)
 
 
 def _resolve_input_path(raw: str, base: Path) -> str:

@@ -12,6 +12,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from trainers.run import render_confusion_matrix
+
 from .errors import TrainyardError
 
 METRIC_KINDS = {"scalar", "list", "row", "table", "image", "confusion_matrix"}
@@ -60,8 +62,11 @@ def compute_metrics(records: list[dict]) -> dict[str, Any]:
             out[name] = values[0] if len(values) == 1 else values
         elif kind == "list":
             out[name] = values[-1]
-        elif kind in ("table", "confusion_matrix"):
+        elif kind == "table":
             out[name] = values[-1]
+        elif kind == "confusion_matrix":  # v1's schema dict (older runs stored {labels, matrix})
+            last = values[-1]
+            out[name] = render_confusion_matrix(last["labels"], last["matrix"]) if "labels" in last else last
         elif kind == "row":
             if len(values) == 1:
                 out[name] = dict(values[0])
@@ -79,10 +84,11 @@ def compute_tags(records: list[dict], kind: str = "tag") -> dict[str, str]:
 
 
 def compute_series(records: list[dict]) -> dict[str, tuple[list[float], list[float]]]:
-    """Numeric series to plot: ``{name: (steps, values)}``; a missing step is the value's index (pure)."""
+    """Numeric metrics to plot: ``{name: (steps, values)}`` (one value for a metric logged once); a missing
+    step is the value's index (pure)."""
     series: dict[str, Series] = {}
     accumulate_series(series, records)
-    return {k: (s.steps, s.values) for k, s in series.items() if len(s.values) > 1}
+    return {k: (s.steps, s.values) for k, s in series.items()}
 
 
 class Series:
@@ -119,7 +125,7 @@ def _is_number(value: Any) -> bool:
 
 
 def plot_series(series: dict[str, tuple[list[float], list[float]]], dest: Path, title: str) -> Path:
-    """Draw every series against its step, one panel each, into a PNG."""
+    """Draw every series against its step, one panel each, and metrics logged once as bars, into a PNG."""
     try:
         import matplotlib  # start-up time: optional and slow to import, only plots need it
 
@@ -128,16 +134,24 @@ def plot_series(series: dict[str, tuple[list[float], list[float]]], dest: Path, 
     except ImportError as exc:
         raise TrainyardError("plotting needs matplotlib: pip install 'trainyard[plot]'") from exc
     if not series:
-        raise TrainyardError("the run logged no numeric series (a metric logged at least twice) to plot")
-    n = len(series)
+        raise TrainyardError("the run logged no numeric metrics to plot")
+    singles = {name: values[0] for name, (_, values) in sorted(series.items()) if len(values) == 1}
+    curves = sorted((name, sv) for name, sv in series.items() if name not in singles)
+    n = len(curves) + bool(singles)
     cols = min(n, 3)
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.2 * rows), squeeze=False)
-    for ax, (name, (steps, values)) in zip(axes.flat, sorted(series.items()), strict=False):
+    for ax, (name, (steps, values)) in zip(axes.flat, curves, strict=False):
         ax.plot(steps, values, marker="o" if len(values) < 40 else None, markersize=3)
         ax.set_title(name)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
+    if singles:  # metrics logged once: one bar each, labelled with the value
+        ax = list(axes.flat)[len(curves)]
+        bars = ax.bar(list(singles), list(singles.values()))
+        ax.bar_label(bars, fmt="%.4g")
+        ax.set_title("single values")
+        ax.tick_params(axis="x", labelrotation=30)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     fig.suptitle(title)

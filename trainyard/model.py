@@ -99,7 +99,7 @@ class Model:
                 m = Model(workspace, _record=registry.get(n, v))
                 if _matches(m.tags, tags) and _matches(m.properties, properties):
                     out.append(m)
-        return out
+        return sorted(out, key=lambda m: m.created_time or 0, reverse=True)  # newest first, as `runs list`
 
     @staticmethod
     def get_model_path(model_name: str, version: int | None = None, _workspace: Workspace | None = None) -> str:
@@ -111,7 +111,7 @@ class Model:
         target = Path(target_dir)
         dest = target / self._record["model_path"]
         if dest.exists() and not exist_ok:
-            raise RegistryError(f"{dest} already exists; pass exist_ok=True to overwrite it")
+            raise RegistryError(f"{dest} already exists; pass exist_ok=True (CLI: --force) to overwrite it")
         for f in self._record["files"]:
             src = src_dir / f["path"]
             if hash_file(src) != f["sha256"]:

@@ -18,7 +18,7 @@ from .metrics import compute_metrics, compute_tags, load_records
 from .model import Model
 from .portal import load_portal_url
 from .registration import register_run_output
-from .runstore import RunStore
+from .runstore import NEVER_LAUNCHED, RunStore
 from .submission import submit
 from .tracker import node_for, sync_step
 from .workspace import Workspace
@@ -60,10 +60,10 @@ class Run:
     def display_name(self) -> str | None:
         return self.record.get("display_name")
 
-    def refresh(self, wait: float = 0.0) -> dict[str, bytes]:
+    def refresh(self, wait: float = 0.0, progress=None) -> dict[str, bytes]:
         """One step of syncing with the node (no-op once terminal); returns new log bytes by file. With
         ``wait``, the node answers as soon as something changes, or after ``wait`` seconds."""
-        return sync_step(self.workspace, self._store, self.id, wait=wait).chunks
+        return sync_step(self.workspace, self._store, self.id, wait=wait, progress=progress).chunks
 
     def get_status(self) -> str:
         """Sync with the node until caught up (finishing a pull a disconnected client missed); a job that
@@ -76,7 +76,7 @@ class Run:
     # -- waiting and streaming ----------------------------------------------------------------------
     def wait_for_completion(self, show_output: bool = False, wait_post_processing: bool = True,
                             raise_on_error: bool = True, timeout: float | None = None,
-                            out: IO[str] | None = None) -> dict:
+                            out: IO[str] | None = None, progress=None) -> dict:
         """Block until the run is terminal; with ``show_output`` stream its log and status changes."""
         out = out or sys.stdout
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -86,7 +86,7 @@ class Run:
         last, delay = None, 0.02
         while True:
             started = time.monotonic()
-            chunks = self.refresh(wait=POLL_WAIT)
+            chunks = self.refresh(wait=POLL_WAIT, progress=progress)
             record = self.record
             if show_output:
                 if (record["status"], record.get("status_reason")) != last and not is_terminal(record["status"]):
@@ -231,6 +231,12 @@ class Run:
     def cancel(self) -> str:
         """Ask the node to cancel (TERM, then KILL after a grace period); returns the status after."""
         record = self.record
+        if not record.get("launched") and not is_terminal(record["status"]):
+            sync_step(self.workspace, self._store, self.id)  # a run whose submitter died is marked never launched
+            record = self.record
+            if not is_terminal(record["status"]):  # still being submitted: its submitter stops before launch
+                return self._store.set_status(self.id, CANCELED, f"{NEVER_LAUNCHED}: canceled by the user while "
+                                              "it was being submitted")["status"]
         if is_terminal(record["status"]):
             return record["status"]
         node_for(self.workspace, record).call("cancel", {"run_id": self.id})

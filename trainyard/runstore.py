@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from trainers._atomic import read_json, write_json_atomic
 from trainers.status import NOT_STARTED, RUNNING, is_terminal
@@ -22,6 +23,9 @@ from trainers.status import NOT_STARTED, RUNNING, is_terminal
 from .errors import RunError
 
 RUN_FILE_TOPS = ("outputs", "logs")  # what a run's files are (pulled from the node)
+SUBMIT_LOCK = ".submit.lock"
+NEVER_LAUNCHED = "never launched"
+LATEST = "latest"
 
 
 def new_run_id(experiment: str) -> str:
@@ -53,6 +57,26 @@ class RunStore:
         d.mkdir(parents=True, exist_ok=False)
         write_json_atomic(d / "run.json", record)
         return d
+
+    def create_submitting(self, record: dict) -> IO:
+        """Create a run whose submitter holds ``.submit.lock`` until it closes the returned file (taken
+        before run.json exists, so no reader sees the run unheld); the kernel drops the lock when the
+        submitting process dies, however it dies."""
+        d = self.run_dir(record["run_id"])
+        d.mkdir(parents=True, exist_ok=False)
+        held = open(d / SUBMIT_LOCK, "w")
+        fcntl.flock(held, fcntl.LOCK_EX)
+        write_json_atomic(d / "run.json", record)
+        return held
+
+    def is_submitting(self, run_id: str) -> bool:
+        """Whether a live process still holds the run's submit lock."""
+        try:
+            with open(self.run_dir(run_id) / SUBMIT_LOCK, "a") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        return False
 
     def load(self, run_id: str) -> dict:
         record = read_json(self.run_dir(run_id) / "run.json")
@@ -127,6 +151,26 @@ class RunStore:
             except (FileNotFoundError, NotADirectoryError):
                 continue
             yield from (entry.path for entry in runs)
+
+    def resolve(self, ref: str) -> str:
+        """The run id ``ref`` names: an id, ``latest`` (the newest run), or a unique prefix of an id."""
+        if ref == LATEST:
+            newest = next(self.iter_runs(), None)
+            if newest is None:
+                raise RunError(f"there are no runs in the workspace at {self.root} yet", ref)
+            return newest["run_id"]
+        if parse_run_id(ref) and (self.run_dir(ref) / "run.json").is_file():
+            return ref
+        base = self.root / "experiments"
+        matches = sorted(d.name for exp in (base.iterdir() if base.is_dir() else []) if (exp / "runs").is_dir()
+                         for d in (exp / "runs").iterdir() if d.name.startswith(ref) and parse_run_id(d.name))
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            shown = ", ".join(matches[:5]) + (" …" if len(matches) > 5 else "")
+            raise RunError(f"{ref!r} matches {len(matches)} runs ({shown}); give more of the id", ref)
+        raise RunError(f"no run {ref!r} in the workspace at {self.root}; `trainyard runs list` shows the runs "
+                       "it has (an id, a unique prefix of one, or `latest`)", ref)
 
     def list(self, experiment: str | None = None) -> list[dict]:
         return list(self.iter_runs(experiment))

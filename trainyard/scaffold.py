@@ -23,8 +23,13 @@ TYPES = {"str": str, "int": int, "float": float, "bool": bool}
 
 
 def templates_dir() -> Path:
+    """$TRAINYARD_TEMPLATES, else the templates packaged in the wheel (trainyard/templates/), else the
+    repository's templates/ (an editable install or a checkout)."""
     env = os.environ.get("TRAINYARD_TEMPLATES")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "templates"
+    if env:
+        return Path(env)
+    packaged = Path(__file__).resolve().parent / "templates"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "templates"
 
 
 @dataclass
@@ -66,12 +71,20 @@ class Template:
 
 
 def list_templates() -> list[Template]:
-    base = templates_dir()
+    base = _existing_templates_dir()
     return [load_template(d.name) for d in sorted(base.iterdir()) if (d / "template.toml").is_file()]
 
 
+def _existing_templates_dir() -> Path:
+    base = templates_dir()
+    if not base.is_dir():
+        raise TemplateError(f"no templates at {base}: this installation lacks them; reinstall Trainyard from "
+                            "its wheel or source (`pip install .`), or point TRAINYARD_TEMPLATES at a templates folder")
+    return base
+
+
 def load_template(name: str) -> Template:
-    path = templates_dir() / name
+    path = _existing_templates_dir() / name
     meta_path = path / "template.toml"
     if not meta_path.is_file():
         names = [d.name for d in sorted(templates_dir().iterdir()) if (d / "template.toml").is_file()]

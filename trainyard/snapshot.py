@@ -76,6 +76,14 @@ class IgnoreRules:
         return self.secrets.match_file(rel) and not self.reincluded.match_file(rel)
 
 
+def find_stray_ignore_file(code: Path, job_dir: Path) -> Path | None:
+    """An ignore file in the job file's directory that the snapshot of ``code`` (a subdirectory) would not
+    read, because ``code`` has none of its own."""
+    if code.resolve() == job_dir.resolve() or any((code / name).is_file() for name in IGNORE_FILES):
+        return None
+    return next((job_dir / n for n in IGNORE_FILES[:2] if (job_dir / n).is_file()), None)
+
+
 def load_ignore_rules(code: Path) -> IgnoreRules:
     lines: list[str] = []
     used = None

@@ -10,20 +10,21 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trainers._atomic import write_json_atomic
 from trainers.objects import ObjectStore
-from trainers.status import FAILED, STARTING
+from trainers.status import CANCELED, FAILED, STARTING, is_terminal
 
 from .environment import Environment
-from .errors import DatasetError, EnvironmentError_, JobSpecError
+from .errors import DatasetError, EnvironmentError_, JobSpecError, RunError
 from .inputs import resolve_input
 from .jobspec import DOWNLOAD, JobSpec
 from .progress import byte_steps
 from .registry import parse_ref
-from .runstore import RunStore, new_record, new_run_id
-from .snapshot import load_manifest, take_snapshot
+from .runstore import NEVER_LAUNCHED, RunStore, new_record, new_run_id
+from .snapshot import find_stray_ignore_file, load_manifest, take_snapshot
 from .transport import Node, node_configs, select_node
 
 if TYPE_CHECKING:
@@ -95,24 +96,27 @@ def submit(workspace: Workspace, spec: JobSpec, tags: dict | None = None, progre
                              workspace.limits["max_snapshot_files"])
     for warning in snapshot.warnings:
         say(f"warning: {warning}")
+    stray = find_stray_ignore_file(spec.code, Path(spec.source).parent) if spec.source.endswith(".yml") else None
+    if stray:
+        say(f"warning: {stray} is not read: ignore files belong in the code directory {spec.code}; move it there")
     inputs = _store_inputs(workspace, spec, say)
     store = RunStore(workspace.root)
     run_id = new_run_id(spec.experiment_name)
     env_spec = environment.compute_spec()
-    store.create(new_record(
+    held = store.create_submitting(new_record(
         run_id, spec.experiment_name, display_name=spec.display_name, description=spec.description,
         tags={**spec.tags, **(tags or {})}, compute=spec.compute, node=node.describe(), command=spec.command,
         code=str(spec.code), source=spec.source, timeout=spec.timeout, register_model=spec.register_model,
         inputs={n: (i.value if i.is_literal else i.path) for n, i in spec.inputs.items()},
         environment={"name": environment.name, "version": environment.version, "spec": env_spec,
                      "hash": environment.compute_hash()},
-        snapshot=snapshot.oid))
-    run_dir = store.run_dir(run_id)
-    write_json_atomic(run_dir / "snapshot.json", {**snapshot.summary(),
-                                                 "files": [f.to_dict() for f in snapshot.files]})
-    say(f"snapshot {snapshot.oid[:12]}: {len(snapshot.files)} files, {snapshot.total_bytes / 1e6:.2f} MB "
-        f"({snapshot.new_blobs} new blobs; ignore file: {snapshot.ignore_file or 'none'})")
+        snapshot=snapshot.oid, input_manifests=inputs))
+    launching = False
     try:
+        write_json_atomic(store.run_dir(run_id) / "snapshot.json",
+                          {**snapshot.summary(), "files": [f.to_dict() for f in snapshot.files]})
+        say(f"snapshot {snapshot.oid[:12]}: {len(snapshot.files)} files, {snapshot.total_bytes / 1e6:.2f} MB "
+            f"({snapshot.new_blobs} new blobs; ignore file: {snapshot.ignore_file or 'none'})")
         store.set_status(run_id, STARTING, f"syncing the snapshot to {node.name}")
         sent = sync_blobs(node, workspace.objects, [snapshot.oid, *inputs.values()], say,
                           [b for b in base_manifests(store, spec.compute, node.name) if b != snapshot.oid])
@@ -126,15 +130,37 @@ def submit(workspace: Workspace, spec: JobSpec, tags: dict | None = None, progre
                "TRAINYARD_RUN_DIR": node_run_dir, "TRAINYARD_INPUTS": json.dumps(input_paths),
                "PYTHONUNBUFFERED": "1",
                **{f"TRAINYARD_INPUT_{n.upper()}": p for n, p in input_paths.items()}}
+        if is_terminal(store.load(run_id)["status"]):  # `runs cancel` while it was being submitted
+            raise RunError(f"run {run_id} was canceled before its launch; nothing runs on {node.name}", run_id)
+        launching = True
         node.call("launch", {"run_id": run_id, "job": {
             "command": command, "environment": env_spec, "python": node.python, "uv": node.uv_path(),
             "timeout": spec.timeout, "grace_seconds": workspace.limits["cancel_grace_seconds"], "env": env,
+            "min_free_bytes": int(workspace.compute_config(spec.compute).get(
+                "min_free_disk_bytes", workspace.limits["min_free_disk_bytes"])),
             **_placement(workspace, spec, node)}})
-        store.update(run_id, lambda r: r.update(rendered_command=command, bytes_sent=sent, launched=True))
-    except Exception as exc:
-        store.set_status(run_id, FAILED, f"submission failed: {exc}")
+        record = store.update(run_id, lambda r: r.update(rendered_command=command, bytes_sent=sent, launched=True))
+        if is_terminal(record["status"]):  # canceled while the launch was on its way
+            node.call("cancel", {"run_id": run_id})
+    except BaseException as exc:  # Ctrl-C and SIGTERM too: never leave a run that cannot end
+        store.set_status(run_id, *render_submit_failure(exc))
+        if launching:  # the launch may have reached the node: make sure nothing runs there unrecorded
+            try:
+                node.call("cancel", {"run_id": run_id})
+            except Exception:  # noqa: BLE001 - best effort; the status above is already final
+                pass
         raise
+    finally:
+        held.close()
     return run_id
+
+
+def render_submit_failure(exc: BaseException) -> tuple[str, str]:
+    """The status and reason a run gets when its submission stops before the launch (pure)."""
+    if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+        return CANCELED, (f"{NEVER_LAUNCHED}: the submission was interrupted "
+                          f"({type(exc).__name__}) before the launch reached the node")
+    return FAILED, f"submission failed: {exc}"
 
 
 def _placement(workspace: Workspace, spec: JobSpec, node: Node) -> dict:

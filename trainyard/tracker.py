@@ -19,17 +19,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trainers.objects import hash_file
-from trainers.status import COMPLETED, FINALIZING, LOST, NOT_RESPONDING, is_terminal, run_status_of
+from trainers.status import COMPLETED, FAILED, FINALIZING, LOST, NOT_RESPONDING, is_terminal, run_status_of
 
 from .errors import ConnectError, RegistryError
 from .progress import byte_steps
 from .registration import register_run_output
-from .runstore import RunStore
+from .runstore import NEVER_LAUNCHED, RunStore
 from .transport import Node, open_node
 
 if TYPE_CHECKING:
     from .workspace import Workspace
 
+NEVER_LAUNCHED_REASON = (f"{NEVER_LAUNCHED}: the process submitting it ended (killed or crashed) before the "
+                         "launch reached the node; nothing runs there — submit the job again")
 METRICS = "metrics.jsonl"
 
 
@@ -61,23 +63,31 @@ def node_for(workspace: Workspace, record: dict) -> Node:
 
 
 def sync_step(workspace: Workspace, store: RunStore, run_id: str, node: Node | None = None,
-              wait: float = 0.0) -> SyncResult:
-    """One poll of the run's node; with ``wait``, the node holds the poll until something changes."""
+              wait: float = 0.0, progress=None) -> SyncResult:
+    """One poll of the run's node; with ``wait``, the node holds the poll until something changes.
+    ``progress`` (a progress sink) hears how the final pull goes."""
     record = store.load(run_id)
-    if is_terminal(record["status"]) or not record.get("launched"):  # done, or still being submitted
+    if is_terminal(record["status"]):
         return SyncResult(record["status"])
+    if not record.get("launched"):  # still being submitted, or its submitter died before the launch
+        if store.is_submitting(run_id):
+            return SyncResult(record["status"])
+        record = store.load(run_id)  # the submitter may have launched it and let go just now
+        if not record.get("launched"):
+            return SyncResult(store.set_status(run_id, FAILED, NEVER_LAUNCHED_REASON)["status"])
     with store.sync_lock(run_id) as mine:
         record = store.load(run_id)
         if not mine or is_terminal(record["status"]):  # another client is syncing this run right now
             return SyncResult(record["status"])
-        return _sync_locked(workspace, store, record, node or node_for(workspace, record), wait)
+        return _sync_locked(workspace, store, record, node or node_for(workspace, record), wait, progress)
 
 
-def _sync_locked(workspace: Workspace, store: RunStore, record: dict, node: Node, wait: float) -> SyncResult:
+def _sync_locked(workspace: Workspace, store: RunStore, record: dict, node: Node, wait: float,
+                 progress=None) -> SyncResult:
     run_id = record["run_id"]
     run_dir = store.run_dir(run_id)
     if record["status"] == FINALIZING or is_terminal(record.get("node_state")):
-        return SyncResult(finalize(workspace, store, record, node))
+        return SyncResult(finalize(workspace, store, record, node, progress))
     try:
         answer = node.call("poll", {"run_id": run_id, "offsets": current_offsets(run_dir), "wait": wait,
                                     "known": [record["status"], record.get("status_reason")]})
@@ -100,7 +110,7 @@ def _sync_locked(workspace: Workspace, store: RunStore, record: dict, node: Node
     if (is_terminal(state) and not chunks) or state == LOST:  # ended, and every log byte is here
         record = store.set_status(run_id, FINALIZING, "collecting outputs and logs", node_state=state,
                                   node_reason=answer.get("reason"), **extra)
-        return SyncResult(finalize(workspace, store, record, node), chunks)
+        return SyncResult(finalize(workspace, store, record, node, progress), chunks)
     if is_terminal(state):  # ended, but logs still to catch up on: keep polling
         return SyncResult(record["status"], chunks)
     if (state, answer.get("reason")) != (record["status"], record.get("status_reason")):
@@ -147,7 +157,8 @@ def check_entry(entry: dict, max_bytes: int) -> str | None:
     return None
 
 
-def pull_outputs(workspace: Workspace, store: RunStore, run_id: str, node: Node) -> tuple[list[str], list[dict]]:
+def pull_outputs(workspace: Workspace, store: RunStore, run_id: str, node: Node,
+                 progress=None) -> tuple[list[str], list[dict]]:
     """Copy the run's outputs/ and logs/ into the store; returns (collected, rejected).
 
     Files the store already has (same size and sha256) are skipped, so an interrupted pull resumes.
@@ -179,9 +190,10 @@ def pull_outputs(workspace: Workspace, store: RunStore, run_id: str, node: Node)
     def say(message: str) -> None:  # the status reason says how far the pull is, live
         store.update(run_id, lambda r: r.update(status_reason=message))
 
-    report = byte_steps(say, "pulling outputs and logs", sum(size for _, _, size in wanted.values()), 8 << 20)
+    total = sum(size for _, _, size in wanted.values())
+    reports = [byte_steps(sink, "pulling outputs and logs", total, 8 << 20) for sink in (say, progress) if sink]
     digests = node.fetch_files(run_id, [(p, str(dest) + ".part") for p, (_, dest, _) in wanted.items()],
-                               report)
+                               lambda done, size=None: [report(done, size) for report in reports])
     for path, (rel, dest, _) in wanted.items():
         part = Path(str(dest) + ".part")
         if not part.is_file() or not digests.get(path):
@@ -193,13 +205,13 @@ def pull_outputs(workspace: Workspace, store: RunStore, run_id: str, node: Node)
     return collected, rejected
 
 
-def finalize(workspace: Workspace, store: RunStore, record: dict, node: Node) -> str:
+def finalize(workspace: Workspace, store: RunStore, record: dict, node: Node, progress=None) -> str:
     """Pull outputs and logs, then record the terminal status (and register the model if asked)."""
     run_id = record["run_id"]
     state = record.get("node_state")
     if state == LOST:
         return store.set_status(run_id, run_status_of(state), record.get("node_reason"))["status"]
-    collected, rejected = pull_outputs(workspace, store, run_id, node)
+    collected, rejected = pull_outputs(workspace, store, run_id, node, progress)
     final = store.set_status(run_id, state, record.get("node_reason"), rejected_outputs=rejected,
                              collected_files=len(collected))
     asked = record.get("register_model")

@@ -1,8 +1,9 @@
 """The workspace: where runs, models, datasets and environments are stored, and which computes exist.
 
 Config lives in ``.trainyard/config.json``, found like Azure ML's ``Workspace.from_config()``: the given
-path, else ``.trainyard/config.json`` in the current directory or any parent. With no config at all the
-CLI uses the embedded default: a store in ``./.trainyard/`` and one ``local`` compute.
+path, else ``.trainyard/config.json`` in the current directory or any parent. With no config, ``load()``
+finds the nearest ``.trainyard/`` store upwards the same way (like git finds its repository), else uses the
+embedded default: a store in ``./.trainyard/`` and one ``local`` compute.
 """
 
 from __future__ import annotations
@@ -21,9 +22,30 @@ CONFIG_DIR = ".trainyard"
 CONFIG_NAME = "config.json"
 DEFAULT_LIMITS = {"max_snapshot_bytes": 300 * 1024 * 1024, "max_snapshot_files": 2000,
                   "max_output_file_bytes": 20 << 30, "cancel_grace_seconds": 10,
-                  "not_responding_after_seconds": 30}
+                  "not_responding_after_seconds": 30, "min_free_disk_bytes": 1 << 30}
 LOCAL_COMPUTE = {"type": "local", "root": "~/.trainyard"}
 KNOWN_KEYS = {"name", "root", "computes", "registry", "limits", "storage"}
+
+
+STORE_MARKERS = ("experiments", "models", "datasets", "environments")  # a node root has envs/, runs/ instead
+
+
+def is_store(directory: Path) -> bool:
+    """Whether ``directory`` (a ``.trainyard/``) holds a workspace store, as opposed to a node root."""
+    return any((directory / m).is_dir() for m in STORE_MARKERS)
+
+
+def find_workspace_dir(start: Path | None = None) -> tuple[Path | None, Path | None]:
+    """Like git finding its repository: the nearest directory at or above ``start`` whose ``.trainyard/``
+    has a config or a store; returns (config file or None, directory or None)."""
+    here = (start or Path.cwd()).resolve()
+    for d in [here, *here.parents]:
+        config = d / CONFIG_DIR / CONFIG_NAME
+        if config.is_file():
+            return config, d
+        if is_store(d / CONFIG_DIR):
+            return None, d
+    return None, None
 
 
 def find_config(path: str | os.PathLike | None = None) -> tuple[Path | None, list[Path]]:
@@ -31,6 +53,10 @@ def find_config(path: str | os.PathLike | None = None) -> tuple[Path | None, lis
     looked: list[Path] = []
     if path is not None:
         p = Path(path).expanduser().resolve()
+        if not p.exists():
+            raise WorkspaceError(f"workspace path {path} does not exist; give the directory that holds "
+                                 ".trainyard/ (or its config.json), or leave out -w/TRAINYARD_WORKSPACE to "
+                                 "use the workspace found from the current directory upwards")
         candidates = [p] if p.suffix == ".json" else [p / CONFIG_DIR / CONFIG_NAME, p / CONFIG_NAME]
         for c in candidates:
             looked.append(c)
@@ -103,10 +129,13 @@ class Workspace:
     @classmethod
     def load(cls, path: str | os.PathLike | None = None) -> Workspace:
         """The configured workspace, else the embedded default in ``./.trainyard``."""
-        found, _ = find_config(path)
+        if path is not None:
+            found, _ = find_config(path)
+            return cls.from_config(found) if found else cls.embedded(Path(path))
+        found, directory = find_workspace_dir()
         if found is not None:
             return cls.from_config(found)
-        return cls.embedded(Path(path) if path else Path.cwd())
+        return cls.embedded(directory or Path.cwd())
 
     @classmethod
     def embedded(cls, directory: str | os.PathLike | None = None) -> Workspace:

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from .sizes import NodeSize, resolve_size
+from .pools import LEGACY_KEYS, PoolSpec, parse_pools
 
 
 class InfraConfigError(ValueError):
@@ -27,13 +27,12 @@ class Settings:
     gpuPoolHosts: list[str] = field(default_factory=list)
     cpuNodeSize: str = "STANDARD_D2_V2"
     gpuNodeSize: str = "Standard_NC4as_T4_v3"
-    cpuNodeLimits: dict = field(default_factory=dict)
-    gpuNodeLimits: dict = field(default_factory=dict)
     gpusPerNode: int = 1
     sshPortStart: int = 2222
     sshPortEnd: int = 2299
     bindAddress: str = "127.0.0.1"
     registryPort: int = 5000
+    registryAddress: str = ""
     registryImage: str = "registry:2"
     nodeImage: str = "trainyard-node"
     nodeImageTag: str = "1"
@@ -42,23 +41,23 @@ class Settings:
     storageVolume: str = "trainyard-storage"
     sshUser: str = "trainyard"
     clientPublicKey: str = ""
+    pools: list = field(default_factory=list)  # undeclared in Pulumi.yaml: see pools.py
 
     # -- derived ------------------------------------------------------------------------------------
-    def pool_hosts(self, pool: str) -> list[str]:
-        hosts = self.cpuPoolHosts if pool == "cpu" else self.gpuPoolHosts
-        return list(hosts) or [self.dockerHost]
-
-    def node_limits(self, pool: str) -> NodeSize:
-        limits = self.cpuNodeLimits if pool == "cpu" else self.gpuNodeLimits
-        if limits:
-            return NodeSize(float(limits.get("cpus", 1)), int(limits.get("memoryMb", 1024)),
-                            int(limits.get("gpus", 0 if pool == "cpu" else self.gpusPerNode)))
-        size = resolve_size(self.cpuNodeSize if pool == "cpu" else self.gpuNodeSize)
-        return size if pool == "cpu" else NodeSize(size.cpus, size.memory_mb, self.gpusPerNode or size.gpus)
+    def pool_specs(self) -> list[PoolSpec]:
+        try:
+            return parse_pools(self)
+        except ValueError as exc:
+            raise InfraConfigError(str(exc)) from None
 
     @property
     def node_count(self) -> int:
-        return self.cpuPoolSize + self.gpuPoolSize
+        return sum(p.count for p in self.pool_specs())
+
+    @property
+    def registry_bind(self) -> str:
+        """The address the registry listens on, and the one every Docker host pulls node images from."""
+        return self.registryAddress or self.bindAddress
 
     def validate(self) -> Settings:
         for key in ("cpuPoolSize", "gpuPoolSize", "gpusPerNode"):
@@ -66,13 +65,7 @@ class Settings:
                 raise InfraConfigError(f"trainyard:{key} is {getattr(self, key)}; it must be 0 or more")
         if self.gpuPoolSize and self.gpusPerNode < 1:
             raise InfraConfigError("trainyard:gpusPerNode must be at least 1 when gpuPoolSize > 0")
-        for pool in ("cpu", "gpu"):
-            try:
-                limits = self.node_limits(pool)
-            except ValueError as exc:
-                raise InfraConfigError(f"trainyard:{pool}NodeSize: {exc}") from None
-            if limits.cpus <= 0 or limits.memory_mb <= 0:
-                raise InfraConfigError(f"trainyard:{pool}NodeLimits must have positive cpus and memoryMb")
+        pools = self.pool_specs()
         for key in ("sshPortStart", "sshPortEnd", "registryPort"):
             if not 1 <= getattr(self, key) <= 65535:
                 raise InfraConfigError(f"trainyard:{key} must be a TCP port (1-65535)")
@@ -83,13 +76,21 @@ class Settings:
                 f"needs {self.node_count} (one per node); widen trainyard:sshPortEnd")
         if self.sshPortStart <= self.registryPort <= self.sshPortEnd:
             raise InfraConfigError("trainyard:registryPort falls inside the SSH port range; move one of them")
-        try:
-            ipaddress.ip_address(self.bindAddress)
-        except ValueError:
-            raise InfraConfigError(f"trainyard:bindAddress {self.bindAddress!r} is not an IP address") from None
-        for host in [self.dockerHost, *self.cpuPoolHosts, *self.gpuPoolHosts]:
+        for key in ("bindAddress", "registryAddress"):
+            try:
+                ipaddress.ip_address(getattr(self, key) or "127.0.0.1")
+            except ValueError:
+                raise InfraConfigError(f"trainyard:{key} {getattr(self, key)!r} is not an IP address") from None
+        hosts = [h for p in pools if p.count for h in p.hosts]
+        for host in [self.dockerHost, *hosts]:
             if not host.startswith(("unix://", "ssh://", "tcp://", "npipe://")):
                 raise InfraConfigError(f"Docker host {host!r} must start with unix://, ssh:// or tcp://")
+        if len(set(hosts)) > 1 and ipaddress.ip_address(self.registry_bind).is_loopback:
+            raise InfraConfigError(
+                f"nodes run on {len(set(hosts))} Docker hosts but the registry binds {self.registry_bind} on the "
+                "first one, so the others cannot pull the node image: set trainyard:registryAddress to an address "
+                "of the first host they all reach, and list ADDRESS:PORT under \"insecure-registries\" in "
+                "/etc/docker/daemon.json on every host (or put TLS in front of the registry)")
         if self.clientPublicKey and not self.clientPublicKey.startswith(("ssh-", "ecdsa-")):
             raise InfraConfigError("trainyard:clientPublicKey must be an OpenSSH public key line")
         return self
@@ -101,6 +102,9 @@ def parse_settings(values: dict[str, Any]) -> Settings:
     unknown = sorted(set(values) - set(known))
     if unknown:
         raise InfraConfigError(f"unknown config key trainyard:{unknown[0]}; known keys: {', '.join(known)}")
+    if "pools" in values and LEGACY_KEYS & set(values):
+        raise InfraConfigError(f"trainyard:pools replaces trainyard:{sorted(LEGACY_KEYS & set(values))[0]}; "
+                               "describe every pool in trainyard:pools")
     typed: dict[str, Any] = {}
     defaults = Settings()
     for key, raw in values.items():

@@ -52,7 +52,7 @@ def test_failed_build_fails_run_with_tail(tmp_path):
     job = make_project(tmp_path, extra=ENV_JOB)
     write(tmp_path / "requirements.txt", "trainyard-no-such-package-xyz==1.0\n")
     out = run_cli("submit", str(job))
-    assert out.returncode == 1
+    assert out.returncode == 3  # the run failed
     assert "environment build failed" in out.stderr and "trainyard-no-such-package-xyz" in out.stderr
     assert not list((tmp_path / "home" / ".trainyard" / "envs").glob("*/trainyard-env.json"))
 
@@ -62,7 +62,7 @@ def test_unavailable_python_is_clear(tmp_path):
     job = make_project(tmp_path, extra="environment:\n  conda_file: env.yml\n")
     write(tmp_path / "env.yml", "dependencies:\n  - python=3.7\n  - pip:\n    - six\n")
     out = run_cli("submit", str(job))
-    assert out.returncode == 1 and "asks for Python 3.7" in out.stderr
+    assert out.returncode == 3 and "asks for Python 3.7" in out.stderr
 
 
 def test_current_env_skips_build(tmp_path):

@@ -22,7 +22,7 @@ def test_iris_scaffold_submit_register_and_load(tmp_path):
     assert details["metrics"]["Kernel type"] == "linear" and details["modelId"] == "sklearn-iris:1"
     ws = Workspace.load()
     assert "Confusion matrix (image)" in details["images"]
-    assert details["metrics"]["Confusion matrix"]["labels"] == ["setosa", "versicolor", "virginica"]
+    assert details["metrics"]["Confusion matrix"]["data"]["class_labels"] == ["setosa", "versicolor", "virginica"]
     model_file = Model(ws, "sklearn-iris").download(str(tmp_path / "dl"))
     env = Run(ws, details["runId"]).record["environment"]
     assert env["cache_hit"] is False and env["python"].endswith("/bin/python")

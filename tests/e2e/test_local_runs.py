@@ -93,7 +93,7 @@ def test_timeout_fails_with_reason(tmp_path):
     """limits.timeout → Failed with 'timed out after N s'."""
     job = make_project(tmp_path, timeout=1)
     out = run_cli("submit", str(job), "--set", "inputs.sleep=30")
-    assert out.returncode == 1 and "timed out after 1 s" in out.stderr
+    assert out.returncode == 3 and "timed out after 1 s" in out.stderr
     with pytest.raises(ActivityFailedException, match="timed out"):
         Run(Workspace.load(), RunStore(Workspace.load().root).list()[0]["run_id"]).wait_for_completion()
 

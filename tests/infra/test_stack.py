@@ -92,7 +92,7 @@ def test_cpu_and_gpu(mocks):
 
 def test_two_docker_hosts(mocks):
     """Two Docker hosts: a provider and a protected storage volume each; remote nodes via ProxyJump."""
-    outputs = run_stack(mocks, {"cpuPoolSize": "2",
+    outputs = run_stack(mocks, {"cpuPoolSize": "2", "registryAddress": "192.168.10.5",
                                 "cpuPoolHosts": json.dumps(["unix:///var/run/docker.sock", "ssh://ops@box2"])})
     m, _ = mocks
     assert_common(m, outputs)
@@ -103,11 +103,39 @@ def test_two_docker_hosts(mocks):
 
 
 def test_custom_sizes(mocks):
-    """Explicit limits replace the size table."""
-    outputs = run_stack(mocks, {"cpuPoolSize": "1", "cpuNodeLimits": json.dumps({"cpus": 1.5, "memoryMb": 3000})})
+    """Explicit limits in a pool replace the size table."""
+    pools = [{"name": "cpu-pool", "count": 1, "limits": {"cpus": 1.5, "memoryMb": 3000}}]
+    outputs = run_stack(mocks, {"pools": json.dumps(pools)})
     m, _ = mocks
     assert_common(m, outputs)
     assert containers(m)[0]["inputs"]["memory"] == 3000 and containers(m)[0]["inputs"]["cpus"] == "1.5"
+
+
+def test_third_pool_is_configuration(mocks):
+    """A high-memory pool and a second GPU type are entries of trainyard:pools: three computes, right limits."""
+    pools = [{"name": "cpu-pool", "count": 1},
+             {"name": "highmem", "count": 1, "limits": {"cpus": 8, "memoryMb": 65536}},
+             {"name": "gpu-big", "count": 1, "size": "Standard_NC64as_T4_v3"}]
+    outputs = run_stack(mocks, {"pools": json.dumps(pools)})
+    m, _ = mocks
+    assert_common(m, outputs)
+    computes = outputs["workspace"][0]["computes"]
+    assert set(computes) == {"cpu-pool", "highmem", "gpu-big"}
+    assert computes["gpu-big"]["nodes"][0]["gpus"] == 4 and computes["gpu-big"]["nodes"][0]["slots"] == 4
+    by_name = {r["inputs"]["name"]: r["inputs"] for r in containers(m)}
+    assert by_name["highmem-0"]["memory"] == 65536 and by_name["gpu-big-0"]["deviceRequests"][0]["count"] == 4
+
+
+def test_several_hosts_need_a_reachable_registry(mocks):
+    """Nodes on two Docker hosts with the registry on 127.0.0.1 are refused, pointing at registryAddress and
+    insecure-registries; with registryAddress set, nodes pull from that address."""
+    pools = json.dumps([{"name": "cpu-pool", "count": 1}, {"name": "gpu-pool", "count": 1,
+                                                         "hosts": ["ssh://ops@gpu-box"], "gpus": 1}])
+    with pytest.raises(InfraConfigError, match="registryAddress.*insecure-registries"):
+        run_stack(mocks, {"pools": pools})
+    outputs = run_stack(mocks, {"pools": pools, "registryAddress": "192.168.10.5"})
+    assert outputs["registry"][0] == "192.168.10.5:5000"
+    assert all(r["inputs"]["image"].startswith("192.168.10.5:5000/") for r in containers(mocks[0]))
 
 
 def test_public_bind_is_flagged_by_policy(mocks):
@@ -125,6 +153,9 @@ def test_public_bind_is_flagged_by_policy(mocks):
     ({"bindAddress": "everywhere"}, "not an IP address"),
     ({"cpuPoolSize": "two"}, "must be a int"),
     ({"colour": "red"}, "unknown config key trainyard:colour"),
+    ({"pools": json.dumps([{"name": "a", "count": 1}, {"name": "a"}])}, "names must be unique"),
+    ({"pools": json.dumps([{"name": "a", "colour": 1}])}, "unknown key 'colour'"),
+    ({"pools": json.dumps([{"name": "a"}]), "cpuPoolSize": "2"}, "pools replaces trainyard:cpuPoolSize"),
 ])
 def test_invalid_configs_rejected_before_resources(mocks, values, words):
     """Invalid settings raise InfraConfigError naming the key, and no resource is created."""
@@ -151,7 +182,7 @@ def test_pulumi_yaml_defaults_match_settings():
     assert project["main"] == "infra/" and project["runtime"]["name"] == "python"
     declared = project["config"]
     defaults = Settings()
-    assert set(declared) == set(vars(defaults))
+    assert set(declared) == set(vars(defaults)) - {"pools"}  # an object list: Pulumi cannot declare it
     for key, spec in declared.items():
         assert spec["default"] == getattr(defaults, key), key
         assert spec["description"]
@@ -188,3 +219,22 @@ def test_contract_outputs_import_stack_and_compute_list(mocks, tmp_path):
 
     assert parse_public_key(nodes[0]["host_key"]).get_name() == "ssh-ed25519"
 
+
+
+def test_pulumi_yaml_passes_pulumis_project_schema():
+    """Pulumi.yaml validates against the schema the Pulumi CLI applies (no `type: object`, pulumi#11321)."""
+    import jsonschema
+
+    schema = json.loads((REPO / "tests" / "infra" / "pulumi-project.schema.json").read_text())
+    jsonschema.validate(yaml.safe_load((REPO / "Pulumi.yaml").read_text()), schema)
+    with pytest.raises(jsonschema.ValidationError):  # the check has teeth: what was there before is refused
+        jsonschema.validate({"name": "x", "runtime": "python", "config": {"limits": {"type": "object"}}}, schema)
+
+
+def test_example_stack_is_a_working_case(mocks):
+    """Pulumi.dev.yaml builds: three pools, the remote GPU node pulls from a registry address it can reach."""
+    stack = yaml.safe_load((REPO / "Pulumi.dev.yaml").read_text())["config"]
+    outputs = run_stack(mocks, {k.split(":", 1)[1]: v if isinstance(v, str) else json.dumps(v)
+                                for k, v in stack.items()})
+    assert set(outputs["workspace"][0]["computes"]) == {"cpu-pool", "gpu-pool", "highmem-pool"}
+    assert not outputs["registry"][0].startswith("127.")

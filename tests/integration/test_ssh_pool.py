@@ -59,7 +59,7 @@ def test_crash_timeout_cancel_on_pool(pool, tmp_path):
     crash = submit(job, "--set", "inputs.mode=crash")
     assert crash.returncode == 3 and "bad batch" in crash.stderr
     slow = submit(job, "--set", "inputs.sleep=30")
-    assert slow.returncode == 1 and "timed out after 2 s" in slow.stderr
+    assert slow.returncode == 3 and "timed out after 2 s" in slow.stderr
     job = make_project(tmp_path, timeout=600)
     run_id = submit(job, "--detach", "--set", "inputs.mode=ignore-term", "--set", "inputs.sleep=60").stdout.strip()
     ws = Workspace.load()
@@ -283,7 +283,7 @@ def test_queue_six_runs_two_slots(pool, tmp_path):
     job = make_project(tmp_path)
     ids = []
     for _ in range(6):
-        out = submit(job, "--detach", "--set", "inputs.sleep=3")
+        out = submit(job, "--detach", "--set", "inputs.sleep=5")
         assert out.returncode == 0, out.stderr
         ids.append(out.stdout.strip())
     listed = json.loads(run_cli("runs", "list", "--json").stdout)
@@ -361,7 +361,7 @@ def test_remote_environment_built_once_then_reused(pool, tmp_path):
     assert "six==1.16.0" in (Run(ws, second["runId"]).run_dir / "logs" / "environment_packages.txt").read_text()
     write(tmp_path / "requirements.txt", "trainyard-no-such-package-xyz==1.0\n")
     failed = submit(job)
-    assert failed.returncode == 1 and "environment build failed" in failed.stderr
+    assert failed.returncode == 3 and "environment build failed" in failed.stderr
     assert "trainyard-no-such-package-xyz" in failed.stderr
 
 

@@ -63,3 +63,23 @@ def test_trainers_parses_on_older_pythons():
 
     for path in sorted((REPO / "trainers").glob("*.py")):
         ast.parse(path.read_text(), filename=str(path), feature_version=(3, 8))
+
+
+V1_MATRIX = {"schema_type": "confusion_matrix", "schema_version": "1.0.0",
+             "data": {"class_labels": ["cat", "dog"], "matrix": [[5, 1], [2, 7]]}}
+
+
+@pytest.mark.parametrize("value", [V1_MATRIX, json.dumps(V1_MATRIX)])
+def test_v1_confusion_matrix_schema(tmp_path, value):
+    """log_confusion_matrix(name, v1 schema dict or its JSON) is accepted and get_metrics returns v1's shape."""
+    Run.get_context().log_confusion_matrix("cm", value)
+    assert compute_metrics(load_records(tmp_path / "logs" / "metrics.jsonl"))["cm"] == V1_MATRIX
+
+
+def test_confusion_matrix_from_rows_has_v1_shape(tmp_path):
+    """A matrix with labels (the templates' form) comes back in v1's shape too; a bad shape is an error."""
+    run = Run.get_context()
+    run.log_confusion_matrix("cm", [[5, 1], [2, 7]], ["cat", "dog"])
+    assert compute_metrics(load_records(tmp_path / "logs" / "metrics.jsonl"))["cm"] == V1_MATRIX
+    with pytest.raises(ValueError, match="square"):
+        run.log_confusion_matrix("bad", [[1, 2, 3], [4, 5, 6]])

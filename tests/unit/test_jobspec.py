@@ -55,7 +55,7 @@ def test_valid_job_parses_with_paths_resolved(project):
     (GOOD.replace("code: src", "code: nowhere"), "code", "not a directory"),
     (GOOD.replace("--lr ${{inputs.lr}}", "--lr ${{inputs.rate}}"), "inputs.rate", "no input 'rate'"),
     (GOOD.replace("  lr: 0.1", "  lr: [1, 2]"), "inputs.lr", "literal"),
-    (GOOD.replace("    type: uri_folder", "    type: table"), "inputs.data.type", "uri_file or uri_folder"),
+    (GOOD.replace("    type: uri_folder", "    type: table"), "inputs.data.type", "uri_file, uri_folder"),
     (GOOD.replace("  name: m\n", ""), "register_model.name", "needs 'name'"),
     (GOOD.replace("experiment_name: exp1", "experiment_name: -bad"), "experiment_name", "invalid"),
     (GOOD.replace("  FOO: bar", "  FOO: {a: 1}"), "environment_variables.FOO", "string or number"),
@@ -127,3 +127,39 @@ def test_cli_malformed_job_has_no_traceback(project):
     assert "unknown key 'colour'" in result.stderr and "Traceback" not in result.stderr
     debug = run_cli("--debug", "submit", str(job))
     assert "Traceback" in debug.stderr
+
+
+TYPED = """\
+code: src
+command: python train.py ${{inputs.answer}} ${{inputs.python}} ${{inputs.mode}} ${{inputs.n}} ${{inputs.flag}}
+inputs:
+  answer: yes-or-no
+  python: {type: string, default: "3.9"}
+  mode: {type: string, default: "0644"}
+  n: {type: integer, default: 3}
+  flag: {type: boolean, default: false}
+"""
+
+
+def test_set_values_keep_their_declared_type(project):
+    """--set reads values as the input's type, not YAML 1.1: no, 3.10 and 0755 stay strings."""
+    spec = parse_job_file(write(project / "job.yml", TYPED))
+    spec.apply_overrides(["inputs.answer=no", "inputs.python=3.10", "inputs.mode=0755", "inputs.n=7",
+                          "inputs.flag=True"])
+    assert {n: i.value for n, i in spec.inputs.items()} == {"answer": "no", "python": "3.10", "mode": "0755",
+                                                            "n": 7, "flag": True}
+    assert spec.render_command({}) == "python train.py no 3.10 0755 7 True"
+
+
+@pytest.mark.parametrize("override, words", [("inputs.n=3.5", "not an integer"), ("inputs.flag=maybe", "not a boolean")])
+def test_set_value_of_the_wrong_type_is_an_error(project, override, words):
+    """A --set value that is not of the input's type is an error naming the input, before anything runs."""
+    spec = parse_job_file(write(project / "job.yml", TYPED))
+    with pytest.raises(JobSpecError, match=words):
+        spec.apply_overrides([override])
+
+
+def test_declared_type_is_checked_in_job_yml(project):
+    """A default that YAML reads as another type than declared is an error saying to quote it."""
+    with pytest.raises(JobSpecError, match="quote it"):
+        parse_job_file(write(project / "job.yml", TYPED.replace('"3.9"', "3.10")))

@@ -61,8 +61,8 @@ def test_list_filters_and_latest(tmp_path):
     Model.register(ws, f, "a", tags={"stage": "dev"})
     Model.register(ws, f, "a", tags={"stage": "prod"})
     Model.register(ws, f, "b")
-    assert [m.id for m in Model.list(ws)] == ["a:1", "a:2", "b:1"]
-    assert [m.id for m in Model.list(ws, latest=True)] == ["a:2", "b:1"]
+    assert [m.id for m in Model.list(ws)] == ["b:1", "a:2", "a:1"]  # newest first
+    assert [m.id for m in Model.list(ws, latest=True)] == ["b:1", "a:2"]
     assert [m.id for m in Model.list(ws, tags=[["stage", "prod"]])] == ["a:2"]
     assert Model(ws, "a").version == 2 and Model(ws, id="a:1").tags == {"stage": "dev"}
 

@@ -25,3 +25,31 @@ def test_small_or_unknown_sizes():
     for done in range(1_000_000, 25_000_001, 1_000_000):
         report(done)
     assert said == ["downloading x: 10.0 MB", "downloading x: 20.0 MB"]
+
+
+def test_sink_with_transfer_gets_every_report():
+    """A sink that draws bars (the CLI's on a terminal) gets every report, not the 10 % steps."""
+
+    class Bar:
+        def __init__(self):
+            self.seen = []
+
+        def __call__(self, message):
+            raise AssertionError("no step lines for a bar")
+
+        def transfer(self, label, done, total):
+            self.seen.append((label, done, total))
+
+    bar = Bar()
+    report = byte_steps(bar, "syncing to n1", min_total=1 << 20)
+    for i in range(1, 51):
+        report(i * 50_000, 50 * 50_000)
+    assert len(bar.seen) == 50 and bar.seen[-1] == ("syncing to n1", 2_500_000, 2_500_000)
+
+
+def test_render_bar_shows_rate_and_eta():
+    """The bar shows how far, the rate and the time left."""
+    from trainyard.progress import render_bar
+
+    text = render_bar("syncing to n1", 25_000_000, 100_000_000, 5.0)
+    assert "[######..................] 25.0/100.0 MB" in text and "5.0 MB/s" in text and "ETA 0:15" in text

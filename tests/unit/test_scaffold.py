@@ -8,16 +8,18 @@ import sys
 import pytest
 
 from tests.conftest import REPO, write
+from trainers.objects import ObjectStore
 from trainyard.errors import TemplateError
 from trainyard.jobspec import parse_job_file
 from trainyard.scaffold import list_templates, render_template
+from trainyard.snapshot import take_snapshot
 
 
 def test_render_iris_gives_valid_job(tmp_path):
-    """iris-svm renders code, env files, README, .trainignore and a job.yml that validates."""
+    """iris-svm renders code (with its .trainignore), env files, README and a job.yml that validates."""
     result = render_template("iris-svm", tmp_path / "p", {"penalty": "0.5"})
     names = sorted(p.relative_to(tmp_path / "p").as_posix() for p in result.files)
-    assert names == [".trainignore", "README.md", "environment.yml", "job.yml", "requirements.txt",
+    assert names == ["README.md", "environment.yml", "job.yml", "requirements.txt", "src/.trainignore",
                      "src/train.py"]
     spec = parse_job_file(tmp_path / "p" / "job.yml")
     assert spec.inputs["penalty"].value == 0.5 and spec.register_model["name"] == "sklearn-iris"
@@ -93,3 +95,22 @@ def test_dry_run_writes_nothing_and_list(tmp_path):
                             capture_output=True, text=True)
     assert "iris-svm:" in listed.stdout and "kernel [str, default 'linear']" in listed.stdout
     assert {t.name for t in list_templates()} == {"iris-svm", "sklearn-mnist", "keras-mnist", "pytorch-cifar"}
+
+
+@pytest.mark.parametrize("template", ["iris-svm", "sklearn-mnist", "keras-mnist", "pytorch-cifar"])
+def test_scaffolded_ignore_file_is_obeyed(tmp_path, template):
+    """A scaffolded project's .trainignore is the one the snapshot reads: a large file under data/ is not uploaded."""
+    render_template(template, tmp_path / "p")
+    spec = parse_job_file(tmp_path / "p" / "job.yml")
+    (spec.code / "data").mkdir()
+    (spec.code / "data" / "train.bin").write_bytes(b"\0" * (2 << 20))
+    snap = take_snapshot(spec.code, ObjectStore(tmp_path / "objects"))
+    assert snap.ignore_file == ".trainignore"
+    assert not [f for f in snap.files if f.path.startswith("data/")] and snap.total_bytes < 1 << 20
+
+
+def test_string_variables_survive_yaml(tmp_path):
+    """String template variables are quoted in job.yml: `no`, `3.10` and `0755` stay strings."""
+    render_template("iris-svm", tmp_path / "p", {"experiment_name": "no", "model_name": "0755", "compute": "3.10"})
+    spec = parse_job_file(tmp_path / "p" / "job.yml")
+    assert (spec.experiment_name, spec.register_model["name"], spec.compute) == ("no", "0755", "3.10")

@@ -93,3 +93,14 @@ def test_unchanged_resubmit_stores_no_new_blobs(tmp_path):
     write(src / "a.py", "changed")
     third = take_snapshot(src, store)
     assert third.new_blobs == 2 and third.oid != first.oid  # the changed file and the new manifest
+
+
+def test_ignore_file_beside_job_yml_is_reported(tmp_path):
+    """A .trainignore next to job.yml that the snapshot of src/ would not read is found (submit warns)."""
+    from trainyard.snapshot import find_stray_ignore_file
+
+    write(tmp_path / "src" / "train.py", "")
+    write(tmp_path / ".trainignore", "data/\n")
+    assert find_stray_ignore_file(tmp_path / "src", tmp_path) == tmp_path / ".trainignore"
+    write(tmp_path / "src" / ".trainignore", "data/\n")
+    assert find_stray_ignore_file(tmp_path / "src", tmp_path) is None

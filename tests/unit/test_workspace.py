@@ -61,3 +61,28 @@ def test_public_names_all_resolve():
     assert sorted(trainyard.__all__) == sorted(trainyard._SOURCES)
     assert all(getattr(trainyard, name).__name__ == name for name in trainyard.__all__)
 
+
+
+def test_store_found_from_a_subdirectory(tmp_path, monkeypatch):
+    """Without a config, the nearest .trainyard/ store above the current directory is used (like git)."""
+    (tmp_path / ".trainyard" / "experiments").mkdir(parents=True)
+    deep = tmp_path / "iris-svm" / "src"
+    deep.mkdir(parents=True)
+    monkeypatch.chdir(deep)
+    assert Workspace.load().root == (tmp_path / ".trainyard").resolve()
+
+
+def test_node_root_in_home_is_not_a_workspace(tmp_path, monkeypatch):
+    """~/.trainyard holding only the local node's envs/runs/objects is not taken for a workspace store."""
+    for sub in ("envs", "runs", "objects"):
+        (tmp_path / "home" / ".trainyard" / sub).mkdir(parents=True)
+    project = tmp_path / "home" / "project"
+    project.mkdir()
+    monkeypatch.chdir(project)
+    assert Workspace.load().root == (project / ".trainyard").resolve()
+
+
+def test_missing_workspace_path_is_an_error(tmp_path):
+    """`-w /typo` is an error saying the path does not exist, not an empty table with exit 0."""
+    out = run_cli("-w", str(tmp_path / "typo"), "runs", "list")
+    assert out.returncode == 1 and "does not exist" in out.stderr and not out.stdout

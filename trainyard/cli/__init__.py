@@ -1,12 +1,13 @@
 """The ``trainyard`` command line: click groups of short verbs, each parse → one library call → render.
 
-Results go to stdout, progress and diagnostics to stderr. Exit codes: 0 success, 1 error, 2 usage, the
-job's own exit code when a run fails, 130 on Ctrl-C (the run keeps going).
+Results go to stdout, progress and diagnostics to stderr. Exit codes: 0 success, 1 error, 2 usage, 3 the run
+failed, 4 the run was canceled, 130 on Ctrl-C (the run keeps going), 143 on SIGTERM.
 """
 
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
 
 import click
@@ -16,7 +17,13 @@ from trainers.objects import NodeError
 from ..errors import TrainyardError
 
 # each command lives in trainyard.cli.<command>, imported only when it runs (or help lists them all)
-COMMANDS = ("workspace", "compute", "scaffold", "submit", "runs", "models", "datasets", "environments", "ui")
+EXIT_ERROR = 1  # a Trainyard error (bad input, unreachable node, …); 2 is click's usage error
+EXIT_RUN_FAILED = 3  # the run failed (the job's own exit code is in the message and `--json`)
+EXIT_RUN_CANCELED = 4
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 128 + signal.SIGTERM
+
+COMMANDS = ("workspace", "compute", "scaffold", "submit", "runs", "models", "datasets", "environments", "ui", "gc")
 
 
 class TrainyardGroup(click.Group):
@@ -38,7 +45,10 @@ class TrainyardGroup(click.Group):
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             click.echo(f"error: {exc}", err=True)
-            sys.exit(1)
+            sys.exit(EXIT_ERROR)
+        except (KeyboardInterrupt, click.Abort):  # click would print "Aborted!" and exit 1
+            click.echo("\ninterrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
 
 
 @click.group(cls=TrainyardGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -52,10 +62,19 @@ def cli(ctx: click.Context, workspace_path: str | None, debug: bool) -> None:
     """Trainyard: train, track and register models on machines you own."""
     ctx.ensure_object(dict)
     ctx.obj.update(workspace_path=workspace_path, debug=debug)
-    from ..transport.holder import enable_holders  # start-up time: `--help` must not load the transport
+    from .. import transport  # start-up time: `--help` must not load the transport
+    from ..transport.holder import enable_holders
 
     enable_holders()  # later CLI processes reuse this one's SSH connections (see transport/holder.py)
+    if sys.stdin.isatty():  # a passphrase-protected SSH key may be unlocked here; otherwise ssh-agent
+        transport.PASSPHRASE_PROMPT = lambda path: click.prompt(f"passphrase for {path}", hide_input=True,
+                                                                err=True)
+
+
+def _terminated(signum, frame) -> None:
+    raise SystemExit(EXIT_TERMINATED)  # unwinds like Ctrl-C, so a submit records its run before exiting
 
 
 def main(argv: list[str] | None = None) -> None:
+    signal.signal(signal.SIGTERM, _terminated)
     cli.main(args=argv, prog_name="trainyard")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from typing import Any
 
@@ -10,6 +11,7 @@ import click
 
 from trainers.status import is_terminal
 
+from ..progress import render_bar
 from ..workspace import Workspace
 
 
@@ -33,6 +35,42 @@ def progress(message: str) -> None:
     click.echo(message, err=True)
 
 
+class TerminalProgress:
+    """Progress on a terminal: messages as lines, transfers as one live bar with rate and ETA."""
+
+    def __init__(self) -> None:
+        self._started: dict[str, float] = {}
+        self._drawn = 0.0
+        self._open = False
+
+    def __call__(self, message: str) -> None:
+        self._close()
+        click.echo(message, err=True)
+
+    def transfer(self, label: str, done: int, total: int | None) -> None:
+        now = time.monotonic()
+        started = self._started.setdefault(label, now)
+        finished = bool(total) and done >= total
+        if not finished and now - self._drawn < 0.1:  # at most ten redraws a second
+            return
+        self._drawn = now
+        click.echo("\r\x1b[2K" + render_bar(label, done, total, now - started), err=True, nl=False)
+        self._open = True
+        if finished:
+            self._close()
+            self._started.pop(label, None)
+
+    def _close(self) -> None:
+        if self._open:
+            click.echo("", err=True)
+            self._open = False
+
+
+def make_progress():
+    """The progress sink for this process: a live bar when stderr is a terminal, else step lines."""
+    return TerminalProgress() if sys.stderr.isatty() else progress
+
+
 def fmt_time(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
 
@@ -49,8 +87,9 @@ def fmt_value(value: Any) -> str:
     if isinstance(value, list):
         shown = ", ".join(fmt_value(v) for v in value[-3:])
         return f"[{len(value)} values] … {shown}" if len(value) > 3 else f"[{shown}]"
-    if isinstance(value, dict) and set(value) == {"labels", "matrix"}:
-        return f"{len(value['labels'])}×{len(value['labels'])} confusion matrix (see the image)"
+    if isinstance(value, dict) and value.get("schema_type") == "confusion_matrix":
+        n = len(value["data"]["matrix"])
+        return f"{n}×{n} confusion matrix (see the image)"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {fmt_value(v)}" for k, v in list(value.items())[:4]) + "}"
     return str(value)

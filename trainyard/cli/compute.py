@@ -5,6 +5,7 @@ import sys
 import click
 
 from ..compute import ComputeTarget, attach_node, disconnect_all
+from ._complete import complete_compute
 from ._render import echo_json, echo_table, load_workspace
 
 
@@ -32,7 +33,7 @@ def list_(ctx: click.Context, as_json: bool) -> None:
 
 
 @compute.command("status")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_compute)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def status(ctx: click.Context, name: str, as_json: bool) -> None:

@@ -7,7 +7,8 @@ import click
 
 from ..dataset import Dataset
 from ..preview import render_preview
-from ._render import echo_json, echo_table, fmt_time, load_workspace, parse_pairs, progress
+from ._complete import complete_dataset
+from ._render import echo_json, echo_table, fmt_time, load_workspace, make_progress, parse_pairs
 
 
 def _get(ctx: click.Context, ref: str):
@@ -29,12 +30,16 @@ def datasets() -> None:
 @click.option("--description")
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE")
 @click.option("--create-new-version", is_flag=True, help="Add a version when NAME exists with other content.")
+@click.option("--json", "as_json", is_flag=True, help="Print the registered dataset as JSON.")
 @click.pass_context
 def register(ctx: click.Context, name: str, sources: tuple[str, ...], description: str | None,
-             tags: tuple[str, ...], create_new_version: bool) -> None:
+             tags: tuple[str, ...], create_new_version: bool, as_json: bool) -> None:
     """Register SOURCES (paths, globs, http(s) URLs; `URL#md5=…` pins a checksum) as dataset NAME."""
     ds = Dataset.File.from_files(list(sources)).register(
-        load_workspace(ctx), name, description, parse_pairs(tags, "--tag"), create_new_version, progress)
+        load_workspace(ctx), name, description, parse_pairs(tags, "--tag"), create_new_version, make_progress())
+    if as_json:
+        echo_json(_summary(ds))
+        return
     click.echo(f"{ds.id} ({ds._record['files']} files, {ds._record['bytes'] / 1e6:.1f} MB)")
 
 
@@ -52,7 +57,7 @@ def list_(ctx: click.Context, as_json: bool) -> None:
 
 
 @datasets.command("show")
-@click.argument("ref", metavar="NAME[:VERSION|@latest]")
+@click.argument("ref", metavar="NAME[:VERSION|@latest]", shell_complete=complete_dataset)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def show(ctx: click.Context, ref: str, as_json: bool) -> None:
@@ -68,18 +73,18 @@ def show(ctx: click.Context, ref: str, as_json: bool) -> None:
 
 
 @datasets.command("download")
-@click.argument("ref", metavar="NAME[:VERSION|@latest]")
+@click.argument("ref", metavar="NAME[:VERSION|@latest]", shell_complete=complete_dataset)
 @click.option("--output", "-o", default=".", type=click.Path(file_okay=False), help="Target directory.")
-@click.option("--overwrite", is_flag=True, help="Replace existing files.")
+@click.option("--force", is_flag=True, help="Replace existing files.")
 @click.pass_context
-def download(ctx: click.Context, ref: str, output: str, overwrite: bool) -> None:
+def download(ctx: click.Context, ref: str, output: str, force: bool) -> None:
     """Copy a dataset's files out (sha256-verified)."""
-    for path in _get(ctx, ref).download(output, overwrite):
+    for path in _get(ctx, ref).download(output, force, make_progress()):
         click.echo(path)
 
 
 @datasets.command("preview")
-@click.argument("ref", metavar="NAME[:VERSION|@latest]")
+@click.argument("ref", metavar="NAME[:VERSION|@latest]", shell_complete=complete_dataset)
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="PNG to write.")
 @click.option("-n", "count", default=30, show_default=True, help="How many images.")
 @click.option("--seed", default=0, show_default=True)

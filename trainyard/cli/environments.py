@@ -3,6 +3,7 @@ from __future__ import annotations
 import click
 
 from ..environment import Environment
+from ._complete import complete_environment
 from ._render import echo_json, echo_table, load_workspace
 
 
@@ -25,7 +26,7 @@ def list_(ctx: click.Context, as_json: bool) -> None:
 
 
 @environments.command("show")
-@click.argument("ref", metavar="NAME[:VERSION|@latest]")
+@click.argument("ref", metavar="NAME[:VERSION|@latest]", shell_complete=complete_environment)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def show(ctx: click.Context, ref: str, as_json: bool) -> None:

@@ -4,6 +4,8 @@ import click
 
 from ..model import Model
 from ..run import Run
+from ..runstore import RunStore
+from ._complete import complete_model, complete_run_id
 from ._render import echo_json, echo_table, fmt_time, load_workspace, parse_pairs
 
 
@@ -34,7 +36,7 @@ def list_(ctx: click.Context, name: str | None, tags: tuple[str, ...], latest: b
 
 
 @models.command("show")
-@click.argument("ref", metavar="NAME[:VERSION|@latest]")
+@click.argument("ref", metavar="NAME[:VERSION|@latest]", shell_complete=complete_model)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def show(ctx: click.Context, ref: str, as_json: bool) -> None:
@@ -60,30 +62,35 @@ def show(ctx: click.Context, ref: str, as_json: bool) -> None:
 @models.command("register")
 @click.argument("name")
 @click.argument("path")
-@click.option("--run", "run_id", help="Register PATH (e.g. outputs/model.pkl) from this run, with lineage.")
+@click.option("--run", "run_id", shell_complete=complete_run_id, help="Register PATH (e.g. outputs/model.pkl) from this run, with lineage.")
 @click.option("--framework", help="Custom, ScikitLearn, PyTorch, TensorFlow, TfKeras, Onnx or Multi.")
 @click.option("--framework-version")
 @click.option("--description")
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE")
+@click.option("--json", "as_json", is_flag=True, help="Print the registered model as JSON.")
 @click.pass_context
 def register(ctx: click.Context, name: str, path: str, run_id: str | None, framework: str | None,
-             framework_version: str | None, description: str | None, tags: tuple[str, ...]) -> None:
+             framework_version: str | None, description: str | None, tags: tuple[str, ...],
+             as_json: bool) -> None:
     """Register a local file/folder, or a run's output, as the next version of NAME."""
     ws = load_workspace(ctx)
     kwargs = dict(tags=parse_pairs(tags, "--tag"), model_framework=framework,
                   model_framework_version=framework_version, description=description)
     if run_id:
-        m = Run.get(ws, run_id).register_model(name, path, **kwargs)
+        m = Run.get(ws, RunStore(ws.root).resolve(run_id)).register_model(name, path, **kwargs)
     else:
         m = Model.register(ws, path, name, **kwargs)
-    click.echo(m.id)
+    if as_json:
+        echo_json({**m.serialize(), "id": m.id, "path": str(m.path)})
+    else:
+        click.echo(m.id)
 
 
 @models.command("download")
-@click.argument("ref", metavar="NAME[:VERSION|@latest]")
+@click.argument("ref", metavar="NAME[:VERSION|@latest]", shell_complete=complete_model)
 @click.option("--output", "-o", default=".", type=click.Path(file_okay=False), help="Target directory.")
-@click.option("--exist-ok", is_flag=True, help="Overwrite existing files.")
+@click.option("--force", is_flag=True, help="Overwrite existing files.")
 @click.pass_context
-def download(ctx: click.Context, ref: str, output: str, exist_ok: bool) -> None:
+def download(ctx: click.Context, ref: str, output: str, force: bool) -> None:
     """Copy a model's files out of the registry (sha256-verified)."""
-    click.echo(_model(ctx, ref).download(output, exist_ok=exist_ok))
+    click.echo(_model(ctx, ref).download(output, exist_ok=force))

@@ -6,12 +6,15 @@ from pathlib import Path
 
 import click
 
-from trainers.status import COMPLETED, is_terminal
+from trainers.status import CANCELED, COMPLETED, STATUSES, is_terminal
 
+from ..errors import RunError
 from ..metrics import compute_series, load_records, plot_series
-from ..run import POLL_WAIT, Run
+from ..run import POLL_WAIT, STREAMED_LOGS, Run
 from ..runstore import RunStore
-from ._render import echo_json, echo_table, fmt_duration, fmt_time, fmt_value, load_workspace
+from . import EXIT_ERROR, EXIT_RUN_CANCELED, EXIT_RUN_FAILED
+from ._complete import complete_run_id
+from ._render import echo_json, echo_table, fmt_duration, fmt_time, fmt_value, load_workspace, make_progress
 
 
 def full_details(run: Run) -> dict:
@@ -20,18 +23,19 @@ def full_details(run: Run) -> dict:
 
 
 def exit_code_for(run: Run) -> int:
-    """0 when completed (and any requested model registered); the job's own code when it failed."""
+    """0 when completed (and any requested model registered); 3 when the run failed, 4 when it was
+    canceled: codes of their own, so a job exiting 2 is not taken for a usage error (the job's own code
+    is in the message and in `--json`'s exitCode)."""
     r = run.record
     if r["status"] == COMPLETED:
-        return 1 if r.get("registration_error") else 0
-    code = r.get("exit_code")
-    return code if isinstance(code, int) and 0 < code < 126 else 1
+        return EXIT_ERROR if r.get("registration_error") else 0
+    return EXIT_RUN_CANCELED if r["status"] == CANCELED else EXIT_RUN_FAILED
 
 
 def follow(run: Run, as_json: bool = False) -> int:
     """Stream a run to stderr until it ends, print the result to stdout; returns the exit code."""
     try:
-        run.wait_for_completion(show_output=True, raise_on_error=False, out=sys.stderr)
+        run.wait_for_completion(show_output=True, raise_on_error=False, out=sys.stderr, progress=make_progress())
     except KeyboardInterrupt:
         click.echo(f"\nstopped following run {run.id}; it keeps running. Re-attach with:\n"
                    f"  trainyard runs attach {run.id}", err=True)
@@ -66,13 +70,15 @@ def runs() -> None:
     """List, inspect, follow and cancel runs."""
 
 
-def _get(ctx: click.Context, run_id: str) -> Run:
-    return Run.get(load_workspace(ctx), run_id)
+def _get(ctx: click.Context, ref: str) -> Run:
+    """The run RUN_ID names: an id, a unique prefix of one, or `latest`."""
+    ws = load_workspace(ctx)
+    return Run.get(ws, RunStore(ws.root).resolve(ref))
 
 
 @runs.command("list")
 @click.option("--experiment", "-e", help="Only this experiment.")
-@click.option("--status", help="Only runs in this status.")
+@click.option("--status", type=click.Choice(STATUSES, case_sensitive=False), help="Only runs in this status.")
 @click.option("--limit", "-n", default=50, show_default=True, help="At most this many (newest first).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
@@ -98,7 +104,7 @@ def list_(ctx: click.Context, experiment: str | None, status: str | None, limit:
 
 
 @runs.command("show")
-@click.argument("run_id")
+@click.argument("run_id", shell_complete=complete_run_id)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
@@ -117,6 +123,7 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
         ("command", details["command"]),
         ("environment", f"{env.get('name')} {str(env.get('hash', ''))[:12]}"),
         ("exit code", details.get("exitCode")), ("model", details.get("modelId")),
+        ("tags", ", ".join(f"{k}={v}" for k, v in details["tags"].items()) or None),
         ("store", details["portalUrl"]),
     ]
     for k, v in lines:
@@ -135,7 +142,7 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
 
 
 @runs.command("logs")
-@click.argument("run_id")
+@click.argument("run_id", shell_complete=complete_run_id)
 @click.option("--follow", "-f", is_flag=True, help="Keep printing until the run ends.")
 @click.option("--file", "log_file", default="std_log.txt", show_default=True, help="Which log under logs/.")
 @click.pass_context
@@ -146,6 +153,9 @@ def logs(ctx: click.Context, run_id: str, log_file: str, follow: bool) -> None:
     path = run.run_dir / "logs" / log_file
     if path.is_file():
         click.echo(path.read_text(errors="replace"), nl=False)
+    elif is_terminal(run.status) or log_file not in STREAMED_LOGS:
+        have = [f.removeprefix("logs/") for f in run.get_file_names() if f.startswith("logs/")]
+        raise RunError(f"run {run.id} has no log {log_file!r}; its logs: {', '.join(have) or 'none yet'}", run.id)
     while follow and not is_terminal(run.status):
         chunks = run.refresh(wait=POLL_WAIT)  # the node answers when there is something new
         if log_file in chunks:
@@ -155,7 +165,7 @@ def logs(ctx: click.Context, run_id: str, log_file: str, follow: bool) -> None:
 
 
 @runs.command("attach")
-@click.argument("run_id")
+@click.argument("run_id", shell_complete=complete_run_id)
 @click.option("--json", "as_json", is_flag=True, help="Print the run's details as JSON when done.")
 @click.pass_context
 def attach(ctx: click.Context, run_id: str, as_json: bool) -> None:
@@ -164,20 +174,24 @@ def attach(ctx: click.Context, run_id: str, as_json: bool) -> None:
 
 
 @runs.command("cancel")
-@click.argument("run_id")
+@click.argument("run_id", shell_complete=complete_run_id)
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait until the run has stopped.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-def cancel(ctx: click.Context, run_id: str, wait: bool) -> None:
+def cancel(ctx: click.Context, run_id: str, wait: bool, as_json: bool) -> None:
     """Cancel a run (SIGTERM to its process group, SIGKILL after a grace period)."""
     run = _get(ctx, run_id)
     run.cancel()
     if wait:
         run.wait_for_completion(raise_on_error=False, out=sys.stderr)
-    click.echo(f"{run.id}: {run.status}")
+    if as_json:
+        echo_json({"runId": run.id, "status": run.status, "statusReason": run.record.get("status_reason")})
+    else:
+        click.echo(f"{run.id}: {run.status}")
 
 
 @runs.command("metrics")
-@click.argument("run_id")
+@click.argument("run_id", shell_complete=complete_run_id)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Draw every series into a PNG.")
 @click.pass_context
@@ -197,13 +211,18 @@ def metrics(ctx: click.Context, run_id: str, as_json: bool, plot_path: str | Non
 
 
 @runs.command("download")
-@click.argument("run_id")
+@click.argument("run_id", shell_complete=complete_run_id)
 @click.option("--output", "-o", default=".", type=click.Path(file_okay=False), help="Target directory.")
 @click.option("--prefix", help="Only files under this prefix (e.g. outputs/).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-def download(ctx: click.Context, run_id: str, output: str, prefix: str | None) -> None:
+def download(ctx: click.Context, run_id: str, output: str, prefix: str | None, as_json: bool) -> None:
     """Copy a run's outputs/ and logs/ to a directory."""
     run = _get(ctx, run_id)
     run.get_status()
-    for path in run.download_files(prefix, output):
+    paths = run.download_files(prefix, output)
+    if as_json:
+        echo_json({"runId": run.id, "files": paths})
+        return
+    for path in paths:
         click.echo(path)

@@ -7,13 +7,14 @@ import click
 from ..jobspec import check_experiment_name, parse_job_file
 from ..run import Run
 from ..submission import submit as submit_job
-from ._render import echo_json, load_workspace, parse_pairs, progress
+from ._complete import complete_compute
+from ._render import echo_json, load_workspace, make_progress, parse_pairs
 from .runs import follow
 
 
 @click.command()
 @click.argument("job_yml", type=click.Path(dir_okay=False))
-@click.option("--compute", "-c", help="Compute to run on (overrides the job's `compute`).")
+@click.option("--compute", "-c", shell_complete=complete_compute, help="Compute to run on (overrides the job's `compute`).")
 @click.option("--set", "assignments", multiple=True, metavar="inputs.NAME=VALUE",
               help="Override an input; repeatable.")
 @click.option("--experiment", "-e", help="Experiment name (overrides `experiment_name`).")
@@ -37,9 +38,11 @@ def submit(ctx: click.Context, job_yml: str, compute: str | None, assignments: t
     if experiment:
         spec.experiment_name = check_experiment_name(experiment)
     ws = load_workspace(ctx)
-    run = Run(ws, submit_job(ws, spec, tags=parse_pairs(tags, "--tag"), progress=progress,
+    click.echo(f"workspace {ws.name}: store {ws.root}" + (f" (config {ws.config_path})" if ws.config_path else ""),
+               err=True)
+    run = Run(ws, submit_job(ws, spec, tags=parse_pairs(tags, "--tag"), progress=make_progress(),
                              use_current_env=current_env))
-    click.echo(f"submitted run {run.id} to {spec.compute} (workspace store: {ws.root})", err=True)
+    click.echo(f"submitted run {run.id} to {spec.compute}", err=True)
     if detach:
         if as_json:
             echo_json({"runId": run.id, "status": run.status})

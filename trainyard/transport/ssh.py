@@ -44,6 +44,24 @@ LINK_ERRORS = (OSError, EOFError, paramiko.SSHException)  # what a dropped or re
 PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")  # one AEAD pass per packet
 WINDOW = 64 * 1024 * 1024
 MAX_PACKET = 256 * 1024
+DEFAULT_KEYS = ("~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa")
+
+
+def _load_key(path: Path, passphrase: str | None = None) -> paramiko.PKey | None:
+    """A private key file, or None when it needs a passphrase none was given for; a wrong passphrase or
+    an unreadable file is a ValueError saying so (paramiko reports both as TypeError/ValueError)."""
+    try:
+        return paramiko.PKey.from_path(str(path), passphrase.encode() if passphrase is not None else None)
+    except paramiko.PasswordRequiredException:
+        if passphrase is None:
+            return None
+        raise ValueError("wrong passphrase") from None
+    except TypeError as exc:
+        if passphrase is None and "password" in str(exc):
+            return None
+        raise ValueError(f"unreadable key: {exc}") from exc
+    except ValueError as exc:
+        raise ValueError("wrong passphrase" if passphrase is not None else f"unreadable key: {exc}") from exc
 
 
 def offered_host_key(host: str, port: int, timeout: float = 10.0) -> paramiko.PKey:
@@ -112,18 +130,58 @@ class SSHNode(HelperNode):
         return self._transport is not None and self._transport.is_active()
 
     def _authenticate(self, transport: paramiko.Transport) -> None:
+        """Public-key auth as OpenSSH does it: the identity file (workspace config or ~/.ssh/config) and the
+        ssh-agent's keys, else the agent's and the default keys; a passphrase-protected file is unlocked
+        through ``PASSPHRASE_PROMPT`` (the CLI sets it on a terminal), else left to the agent."""
         c = self.config
         user = c.user or os.environ.get("USER") or "root"
-        key_path = Path(os.path.expanduser(c.identity_file)) if c.identity_file else None
+        files = [c.identity_file] if c.identity_file else [p for p in DEFAULT_KEYS
+                                                           if Path(os.path.expanduser(p)).is_file()]
+        tried: list[str] = []
+        agent = paramiko.Agent() if os.environ.get("SSH_AUTH_SOCK") else None
         try:
-            if key_path is None:
-                raise AuthError(f"no identity file configured for {c.name} ({c.host}:{c.port}); set "
-                                "identity_file in the workspace config or IdentityFile in ~/.ssh/config")
-            key = paramiko.PKey.from_path(str(key_path))
-            transport.auth_publickey(user, key)
-        except (*LINK_ERRORS, ValueError) as exc:  # ValueError: a key file paramiko cannot read
-            raise translate(exc, AuthError, f"{user}@{c.host}:{c.port} refused key {key_path}",
-                             "check the user and that the public key is in the node's authorized_keys") from exc
+            for label, key in self._candidate_keys(files, agent, tried):
+                try:
+                    transport.auth_publickey(user, key)
+                    return
+                except paramiko.AuthenticationException:
+                    tried.append(f"{label} (refused)")
+                except (paramiko.SSHException, OSError) as exc:
+                    raise AuthError(f"{user}@{c.host}:{c.port}: authentication failed with {label} ({exc})") from exc
+        finally:
+            if agent is not None:
+                agent.close()
+        if c.identity_file and len(tried) == 1:
+            raise AuthError(f"{user}@{c.host}:{c.port} refused key {c.identity_file} ({tried[0]}); check the user "
+                            "and that the public key is in the node's authorized_keys")
+        raise AuthError(f"{user}@{c.host}:{c.port}: no key was accepted; tried: {'; '.join(tried) or 'nothing'}. "
+                        "Set identity_file in the workspace config (or IdentityFile in ~/.ssh/config), load the key "
+                        "into ssh-agent (`ssh-add`), and check that its public key is in the node's authorized_keys")
+
+    def _candidate_keys(self, files: list[str], agent, tried: list[str]):
+        """(label, key) to offer, in order: the identity files, then the agent's keys."""
+        offered = set()
+        for name in files:
+            path = Path(os.path.expanduser(name))
+            try:
+                key = _load_key(path)
+                if key is None:
+                    from . import PASSPHRASE_PROMPT  # set by the CLI when it can ask on a terminal
+
+                    if PASSPHRASE_PROMPT is None:
+                        tried.append(f"{path} (passphrase-protected and no terminal to ask on: load it with "
+                                     f"`ssh-add {path}`)")
+                        continue
+                    key = _load_key(path, PASSPHRASE_PROMPT(str(path)))
+            except (paramiko.SSHException, OSError, ValueError) as exc:
+                tried.append(f"{path} ({exc})")
+                continue
+            offered.add(key.asbytes())
+            yield str(path), key
+        for key in agent.get_keys() if agent is not None else ():
+            if key.asbytes() not in offered:
+                offered.add(key.asbytes())
+                yield f"ssh-agent key {fingerprint(key)}", key
 
     def close(self) -> None:
         super().close()

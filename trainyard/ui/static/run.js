@@ -60,7 +60,9 @@ function renderCharts(d) {
 }
 
 function renderImages(d) {
-  const cms = d.extras.filter((e) => e.kind === "confusion_matrix");
+  // v1's {schema_type, data: {class_labels, matrix}}; runs logged before it stored {labels, matrix}
+  const cms = d.extras.filter((e) => e.kind === "confusion_matrix").map((e) => e.value.data
+    ? { ...e, value: { labels: e.value.data.class_labels, matrix: e.value.data.matrix } } : e);
   document.getElementById("images").replaceChildren(
     ...d.images.map((img) => el("figure", {}, el("img", { src: `/runs/${d.runId}/files/${img.value}`, alt: img.name, loading: "lazy" }), el("figcaption", {}, img.name))),
     ...cms.map((cm) => el("figure", {}, el("table", { class: "cm" }, el("tr", {}, el("th", {}, "true \\ pred"), cm.value.labels.map((l) => el("th", {}, l))),
