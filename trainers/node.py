@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from ._atomic import read_json, write_json_atomic
+from .cleanup import collect
 from .envbuild import find_uv
 from .objects import NodeError, ObjectStore, hash_file, manifest_bytes
 from .status import ACTIVE_ON_NODE, FAILED, LOST, PREPARING, QUEUED, has_ended_on_node, is_terminal
@@ -244,8 +245,6 @@ class Node:
 
     def gc(self, payload: dict) -> dict:
         """Remove idle environments, unlinked blobs and pulled run directories (see ``trainers.cleanup``)."""
-        from .cleanup import collect
-
         return collect(self.root, payload)
 
 

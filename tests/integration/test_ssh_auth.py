@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from trainyard import transport
 from trainyard.errors import AuthError
+from trainyard.transport import sshconfig
 from trainyard.transport.ssh import NodeConfig, SSHNode
 
 PASSPHRASE = "correct horse battery staple"
@@ -84,7 +84,7 @@ def test_identity_file_from_ssh_config(pool, ssh_env, tmp_path, monkeypatch):
 def test_passphrase_key_without_terminal_or_agent_says_what_to_do(pool, ssh_env, tmp_path, monkeypatch):
     """A passphrase key with no terminal and no agent is an AuthError saying to ssh-add it."""
     monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
-    monkeypatch.setattr(transport, "PASSPHRASE_PROMPT", None)
+    monkeypatch.setattr(sshconfig, "PASSPHRASE_PROMPT", None)
     key = authorized_key(ssh_env, tmp_path / "keys" / "locked", PASSPHRASE)
     with pytest.raises(AuthError, match=f"ssh-add {key}"):
         node(pool, identity_file=str(key)).call("info", {})
@@ -94,7 +94,7 @@ def test_passphrase_key_asked_on_terminal(pool, ssh_env, tmp_path, monkeypatch):
     """A passphrase key is unlocked by the prompt the CLI installs on a terminal."""
     monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
     asked = []
-    monkeypatch.setattr(transport, "PASSPHRASE_PROMPT", lambda path: asked.append(path) or PASSPHRASE)
+    monkeypatch.setattr(sshconfig, "PASSPHRASE_PROMPT", lambda path: asked.append(path) or PASSPHRASE)
     key = authorized_key(ssh_env, tmp_path / "keys" / "locked", PASSPHRASE)
     assert node(pool, identity_file=str(key)).call("info", {})["python"]
     assert asked == [str(key)]
@@ -102,7 +102,7 @@ def test_passphrase_key_asked_on_terminal(pool, ssh_env, tmp_path, monkeypatch):
 
 def test_passphrase_key_through_the_agent(pool, ssh_env, tmp_path, agent, monkeypatch):
     """Without a terminal, a passphrase key loaded into ssh-agent logs in."""
-    monkeypatch.setattr(transport, "PASSPHRASE_PROMPT", None)
+    monkeypatch.setattr(sshconfig, "PASSPHRASE_PROMPT", None)
     key = authorized_key(ssh_env, tmp_path / "keys" / "locked", PASSPHRASE)
     ssh_add(key, PASSPHRASE, tmp_path)
     assert node(pool, identity_file=str(key)).call("info", {})["python"]

@@ -62,12 +62,12 @@ def cli(ctx: click.Context, workspace_path: str | None, debug: bool) -> None:
     """Trainyard: train, track and register models on machines you own."""
     ctx.ensure_object(dict)
     ctx.obj.update(workspace_path=workspace_path, debug=debug)
-    from .. import transport  # start-up time: `--help` must not load the transport
-    from ..transport.holder import enable_holders
+    from ..transport import sshconfig  # start-up time: `--help` must not load the transport
+    from ..transport.holder import enable_holders  # start-up time: `--help` must not load the transport
 
     enable_holders()  # later CLI processes reuse this one's SSH connections (see transport/holder.py)
     if sys.stdin.isatty():  # a passphrase-protected SSH key may be unlocked here; otherwise ssh-agent
-        transport.PASSPHRASE_PROMPT = lambda path: click.prompt(f"passphrase for {path}", hide_input=True,
+        sshconfig.PASSPHRASE_PROMPT = lambda path: click.prompt(f"passphrase for {path}", hide_input=True,
                                                                 err=True)
 
 

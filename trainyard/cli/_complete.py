@@ -39,7 +39,7 @@ def _run_ids(ctx: click.Context) -> list[str]:
 
 
 def _templates(ctx: click.Context) -> list[str]:
-    from ..scaffold import templates_dir
+    from ..scaffold import templates_dir  # start-up time: only template completion needs the scaffolder
 
     return [d for d in _subdirs(templates_dir()) if (templates_dir() / d / "template.toml").is_file()]
 

@@ -9,7 +9,6 @@ compute, ``select_node`` the least-loaded reachable node of a pool.
 from __future__ import annotations
 
 import atexit
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +25,6 @@ __all__ = ["CommandResult", "LocalNode", "Node", "NodeConfig", "check_answer", "
            "node_configs", "open_node", "probe", "probe_nodes", "select_node"]
 
 _OPEN: dict[tuple, Node] = {}
-PASSPHRASE_PROMPT: Callable[[str], str] | None = None  # (key path) -> passphrase; the CLI sets it on a terminal
 
 
 def node_configs(workspace: Workspace, compute: str) -> list[NodeConfig]:

@@ -20,6 +20,7 @@ from typing import NoReturn
 import paramiko
 
 from ..errors import AuthError, CommandError, ConnectError, TransferError
+from . import sshconfig
 from .helper import (
     BOOTSTRAP,
     CHUNK,
@@ -166,13 +167,12 @@ class SSHNode(HelperNode):
             try:
                 key = _load_key(path)
                 if key is None:
-                    from . import PASSPHRASE_PROMPT  # set by the CLI when it can ask on a terminal
-
-                    if PASSPHRASE_PROMPT is None:
+                    prompt = sshconfig.PASSPHRASE_PROMPT  # set by the CLI when it can ask on a terminal
+                    if prompt is None:
                         tried.append(f"{path} (passphrase-protected and no terminal to ask on: load it with "
                                      f"`ssh-add {path}`)")
                         continue
-                    key = _load_key(path, PASSPHRASE_PROMPT(str(path)))
+                    key = _load_key(path, prompt(str(path)))
             except (paramiko.SSHException, OSError, ValueError) as exc:
                 tried.append(f"{path} ({exc})")
                 continue

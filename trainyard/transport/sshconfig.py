@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+PASSPHRASE_PROMPT: Callable[[str], str] | None = None  # (key path) -> passphrase; the CLI sets it on a terminal
 
 
 @dataclass
