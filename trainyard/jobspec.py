@@ -21,6 +21,7 @@ from .errors import EnvironmentError_, JobSpecError
 
 EXPERIMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,254}$")
 PYTHON_RE = re.compile(r"python[0-9.]*")
+INTEGER_RE = re.compile(r"[+-]?\d+")
 PLACEHOLDER_RE = re.compile(r"\$\{\{\s*([^}]*?)\s*\}\}")
 TOP_KEYS = {"$schema", "type", "experiment_name", "display_name", "description", "tags", "code",
             "command", "inputs", "environment", "environment_variables", "compute", "resources",
@@ -114,8 +115,8 @@ def parse_literal(text: str, value_type: str | None, key: str, path: str = "<com
     try:
         if value_type == "integer":
             return int(text)
-        if value_type == "number":
-            return float(text)
+        if value_type == "number":  # an integer stays one (Azure's number takes both)
+            return int(text) if INTEGER_RE.fullmatch(text.strip()) else float(text)
     except ValueError:
         raise JobSpecError(f"{key}: {text!r} is not {'an' if value_type == 'integer' else 'a'} {value_type}; "
                            "give a value of the input's declared type", key, path) from None
@@ -263,7 +264,9 @@ def _parse_inputs(value: Any, base: Path, path: str) -> dict[str, InputSpec]:
             out[name] = InputSpec(name, type=kind, path=_resolve_input_path(raw, base), mode=mode)
         else:
             _expect(item, (str, int, float, bool), key, path, "a literal or a uri_file/uri_folder mapping")
-            out[name] = InputSpec(name, value=item, value_type=type_of_literal(item))
+            # undeclared: a number may become any number (seed: 0 takes 0.5), text stays text
+            inferred = type_of_literal(item)
+            out[name] = InputSpec(name, value=item, value_type="number" if inferred == "integer" else inferred)
     return out
 
 

@@ -163,3 +163,12 @@ def test_declared_type_is_checked_in_job_yml(project):
     """A default that YAML reads as another type than declared is an error saying to quote it."""
     with pytest.raises(JobSpecError, match="quote it"):
         parse_job_file(write(project / "job.yml", TYPED.replace('"3.9"', "3.10")))
+
+
+def test_undeclared_number_takes_any_number(project):
+    """An input without a declared type whose value is a number takes any number from --set (0 → 0.05)."""
+    spec = parse_job_file(write(project / "job.yml", TYPED.replace("  answer: yes-or-no\n", "  answer: 0\n")))
+    spec.apply_overrides(["inputs.answer=0.05"])
+    assert spec.inputs["answer"].value == 0.05
+    spec.apply_overrides(["inputs.answer=7"])
+    assert spec.inputs["answer"].value == 7 and isinstance(spec.inputs["answer"].value, int)
