@@ -204,7 +204,7 @@ class Node:
             return {"state": None, "requested": False}
         if is_terminal(status.get("state")):
             return {"state": status["state"], "requested": False}
-        (run_dir / "cancel").write_text(str(time.time()))
+        (run_dir / "cancel").write_text(payload.get("reason") or "canceled by the user")
         return {"state": status.get("state"), "requested": True}
 
     def list_files(self, payload: dict) -> dict:

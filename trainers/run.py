@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import numbers
 import os
+import secrets
 import shutil
 import time
 from pathlib import Path
@@ -39,6 +40,8 @@ class Run:
         self.input_datasets: dict[str, str] = dict(inputs or {})
         self._metrics_path = run_dir / "logs" / "metrics.jsonl"
         self._image_counts: dict[str, int] = {}
+        self.parent: Run | None = None
+        self.name: str | None = None
 
     @classmethod
     def get_context(cls, allow_offline: bool = True) -> Run:
@@ -153,11 +156,35 @@ class Run:
         for k, v in properties.items():
             self._emit("property", k, str(v))
 
+    # -- child runs ------------------------------------------------------------------------------
+    def child_run(self, name: str | None = None, run_id: str | None = None, outputs: str | None = None) -> Run:
+        """A child run whose metrics are kept apart (v1: ``with run.child_run("alpha0.1") as child:``).
+
+        Its lines go to ``logs/child_runs/<id>/metrics.jsonl``; the control plane makes it a run of the
+        experiment, with this run as its parent, when this run is collected."""
+        child_id = run_id or f"{self.experiment.name}_{int(time.time())}_{secrets.token_hex(4)}"
+        child = Run(child_id, self.experiment.name, self.run_dir, self.offline, self.input_datasets)
+        child._metrics_path = self.run_dir / "logs" / "child_runs" / child_id / "metrics.jsonl"
+        child.parent, child.name = self, name
+        child._emit("child_start", name, child_id)
+        return child
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self.parent is not None:
+            self._emit("child_status", None, "Failed" if exc_type else "Completed")
+
     def complete(self) -> None:
-        """Kept for v1 scripts; the supervisor records completion."""
+        """Kept for v1 scripts; the supervisor records completion (a child run records it here)."""
+        if self.parent is not None:
+            self._emit("child_status", None, "Completed")
 
     def fail(self, error_details: str | None = None) -> None:
-        """Kept for v1 scripts: a script fails a run by exiting non-zero."""
+        """Kept for v1 scripts: a script fails a run by exiting non-zero (a child run is marked Failed)."""
+        if self.parent is not None:
+            self._emit("child_status", None, "Failed", error=error_details)
 
     def __repr__(self) -> str:
         return f"Run(id={self.id!r}, experiment={self.experiment.name!r}, offline={self.offline})"

@@ -158,7 +158,7 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 pass
             if outcome is None and self.cancel_requested():
-                outcome = (CANCELED, "canceled by the user")
+                outcome = (CANCELED, self.cancel_path.read_text().strip() or "canceled by the user")
             elif outcome is None and time.monotonic() > deadline:
                 outcome = (FAILED, f"timed out after {int(self.job['timeout'])} s (limits.timeout)")
             if outcome is not None:

@@ -31,7 +31,13 @@ __all__ = [
     "DatasetConsumptionConfig", "DatasetError", "Environment", "Experiment", "FileDataset", "JobSpecError",
     "Model", "RegistryError", "ResourceConfiguration", "Run", "RunConfiguration", "RunDetails", "RunError",
     "ScriptRunConfig", "SnapshotError", "TrainyardError", "Workspace", "WorkspaceError",
+    # HyperDrive (trainyard.hyperdrive)
+    "BanditPolicy", "BayesianParameterSampling", "GridParameterSampling", "HyperDriveConfig", "HyperDriveRun",
+    "MedianStoppingPolicy", "NoTerminationPolicy", "PrimaryMetricGoal", "RandomParameterSampling",
+    "TruncationSelectionPolicy", "choice", "lognormal", "loguniform", "normal", "qlognormal", "qloguniform",
+    "qnormal", "quniform", "randint", "uniform",
 ]
+_SOURCES.update({name: "hyperdrive" for name in __all__[__all__.index("BanditPolicy"):]})
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
@@ -50,6 +56,28 @@ if TYPE_CHECKING:
         WorkspaceError,
     )
     from .experiment import Experiment
+    from .hyperdrive import (
+        BanditPolicy,
+        BayesianParameterSampling,
+        GridParameterSampling,
+        HyperDriveConfig,
+        HyperDriveRun,
+        MedianStoppingPolicy,
+        NoTerminationPolicy,
+        PrimaryMetricGoal,
+        RandomParameterSampling,
+        TruncationSelectionPolicy,
+        choice,
+        lognormal,
+        loguniform,
+        normal,
+        qlognormal,
+        qloguniform,
+        qnormal,
+        quniform,
+        randint,
+        uniform,
+    )
     from .model import Model, ResourceConfiguration
     from .run import Run
     from .script_run_config import RunConfiguration, ScriptRunConfig

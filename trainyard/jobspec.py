@@ -145,16 +145,20 @@ def _check_keys(mapping: dict, allowed: set[str], prefix: str, path: str) -> Non
 def parse_job_file(path: str | Path) -> JobSpec:
     """Read and validate a job.yml; relative paths resolve against its directory."""
     path = Path(path)
+    return parse_job_dict(load_job_yaml(path), path.parent.resolve(), str(path))
+
+
+def load_job_yaml(path: Path) -> Any:
+    """The YAML of a job file (a command job's or a sweep job's), or an error saying where it is wrong."""
     if not path.is_file():
         raise JobSpecError(f"job file {path} does not exist; scaffold one with `trainyard scaffold`")
     try:
-        data = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise JobSpecError(f"not valid YAML{where}: {getattr(exc, 'problem', exc)}; fix the syntax",
                            None, str(path)) from None
-    return parse_job_dict(data, path.parent.resolve(), str(path))
 
 
 def parse_job_dict(data: Any, base: Path, path: str = "<job>") -> JobSpec:
@@ -163,7 +167,7 @@ def parse_job_dict(data: Any, base: Path, path: str = "<job>") -> JobSpec:
         raise JobSpecError("a job spec must be a mapping of keys to values", None, path)
     _check_keys(data, TOP_KEYS, "", path)
     if data.get("type", "command") != "command":
-        raise JobSpecError(f"'type' must be 'command' (got {data['type']!r})", "type", path)
+        raise JobSpecError(f"'type' must be 'command' or 'sweep' (got {data['type']!r})", "type", path)
     for required in ("command", "code"):
         if required not in data:
             raise JobSpecError(f"missing required key {required!r}", required, path)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import sys
 import time
@@ -12,23 +13,44 @@ from typing import IO, Any
 
 from trainers.status import CANCEL_REQUESTED, CANCELED, COMPLETED, FAILED, is_terminal
 
+from .children import iter_children, match_child, render_children_summary
 from .errors import ActivityFailedException, RunError
 from .jobspec import JobSpec, check_experiment_name
 from .metrics import compute_metrics, compute_tags, load_records
 from .model import Model
 from .portal import load_portal_url
 from .registration import register_run_output
-from .runstore import NEVER_LAUNCHED, RunStore
+from .runstore import RunStore
 from .submission import submit
-from .tracker import node_for, sync_step
+from .sweep import ensure_controller, rank_children, start_sweep
+from .sweepjob import HyperDriveConfig
+from .tracker import cancel_run, sync_step
 from .workspace import Workspace
 
+SWEEP_POLL = 0.25  # seconds between looks at a sweep's store while following it
 STREAMED_LOGS = ("environment_build.log", "std_log.txt")
 MAX_CATCH_UP_STEPS = 200  # each step reads up to 512 KiB of logs
 POLL_WAIT = 0.5  # seconds the node may hold a poll open while nothing changes
 
 
+def parse_arguments(command: str | None) -> list[str]:
+    """The script's arguments in a command (``python train.py --lr 0.1`` → ``['--lr', '0.1']``) (pure)."""
+    try:
+        words = shlex.split(command or "")
+    except ValueError:
+        return []
+    if len(words) >= 2 and Path(words[0]).name.startswith("python") and words[1].endswith(".py"):
+        return words[2:]
+    return words
+
+
 class Run:
+    def __new__(cls, workspace: Workspace, run_id: str):
+        """``Run(ws, id)`` of a sweep's parent is a ``HyperDriveRun``."""
+        if cls is Run and RunStore(workspace.root).load(run_id).get("type") == "hyperdrive":
+            cls = HyperDriveRun
+        return super().__new__(cls)
+
     def __init__(self, workspace: Workspace, run_id: str):
         self.workspace = workspace
         self.id = run_id
@@ -157,11 +179,35 @@ class Run:
             "rejectedOutputs": r.get("rejected_outputs", []), "portalUrl": self.get_portal_url(),
             "images": {k: v for k, v in self._metric_images().items()},
         }
+        if r.get("parent"):
+            details["parentRunId"] = r["parent"]
+        statuses = [c["status"] for c in iter_children(self._store, r)]
+        if statuses:
+            details["childRuns"] = render_children_summary(statuses)
+        details["runDefinition"] = {"command": details["command"], "arguments": parse_arguments(details["command"]),
+                                    "hyperparameters": r.get("hyperparameters")}
         if r["status"] in (FAILED, CANCELED):
             details["error"] = {"message": r.get("status_reason"), "exitCode": r.get("exit_code")}
         if r.get("registration_error"):
             details["registrationError"] = r["registration_error"]
         return details
+
+    # -- child runs -------------------------------------------------------------------------------
+    @property
+    def parent(self) -> Run | None:
+        parent = self.record.get("parent")
+        return Run(self.workspace, parent) if parent else None
+
+    def get_children(self, recursive: bool = False, tags: dict | str | None = None,
+                     properties: dict | str | None = None, type: str | None = None,  # noqa: A002 - v1 name
+                     status: str | None = None, _rehydrate_runs: bool = True) -> list[Run]:
+        """The runs whose parent is this run (newest first), filtered like v1."""
+        return [Run(self.workspace, r["run_id"]) for r in iter_children(self._store, self.record, recursive)
+                if match_child(r, tags, properties, type, status)]
+
+    def submit_child(self, config: Any, tags: dict | None = None, **kwargs: Any) -> Run:
+        """Submit ``config`` (a ScriptRunConfig or JobSpec) as a child of this run, on its own compute."""
+        return self.experiment.submit(config, tags=tags, parent=self.id, **kwargs)
 
     def get_portal_url(self) -> str:
         """The run's page on the dashboard when `trainyard ui` serves this workspace, else its directory."""
@@ -230,17 +276,7 @@ class Run:
     # -- actions ----------------------------------------------------------------------------------
     def cancel(self) -> str:
         """Ask the node to cancel (TERM, then KILL after a grace period); returns the status after."""
-        record = self.record
-        if not record.get("launched") and not is_terminal(record["status"]):
-            sync_step(self.workspace, self._store, self.id)  # a run whose submitter died is marked never launched
-            record = self.record
-            if not is_terminal(record["status"]):  # still being submitted: its submitter stops before launch
-                return self._store.set_status(self.id, CANCELED, f"{NEVER_LAUNCHED}: canceled by the user while "
-                                              "it was being submitted")["status"]
-        if is_terminal(record["status"]):
-            return record["status"]
-        node_for(self.workspace, record).call("cancel", {"run_id": self.id})
-        return self._store.set_status(self.id, CANCEL_REQUESTED, "cancel requested by the user")["status"]
+        return cancel_run(self.workspace, self.id, "canceled by the user")
 
     def register_model(self, model_name: str, model_path: str, tags: dict | None = None,
                        properties: dict | None = None, model_framework: str | None = None,
@@ -257,6 +293,112 @@ class Run:
         return f"Run(id={self.id!r}, status={self.status!r})"
 
 
+class HyperDriveRun(Run):
+    """The parent run of a sweep (``experiment.submit(HyperDriveConfig(...))``): its children are the trials.
+    A detached controller (``trainyard.sweep``) does the work; this object reads the store, and starts a new
+    controller when it finds none alive."""
+
+    @property
+    def hyperdrive_settings(self) -> dict:
+        return self.record["hyperdrive"]
+
+    def refresh(self, wait: float = 0.0) -> dict[str, bytes]:
+        ensure_controller(self.workspace, self.id)
+        time.sleep(min(wait, SWEEP_POLL))
+        return {}
+
+    def get_status(self) -> str:
+        self.refresh()
+        return self.status
+
+    def cancel(self) -> str:
+        """Cancel the sweep: every child through the normal cancel path, then the parent."""
+        if is_terminal(self.status):
+            return self.status
+        self._store.set_status(self.id, CANCEL_REQUESTED, "canceled by the user")
+        for child in iter_children(self._store, self.record):
+            cancel_run(self.workspace, child["run_id"], f"its sweep {self.id} was canceled")
+        ensure_controller(self.workspace, self.id)
+        return CANCEL_REQUESTED
+
+    def get_children_sorted_by_primary_metric(self, top: int = 0, reverse: bool = False,
+                                              discard_no_metric: bool = False) -> list[dict]:
+        """Children best first by their best value of the primary metric (``reverse``: worst first)."""
+        return rank_children(self._store, self.record, top, reverse, discard_no_metric)
+
+    def get_best_run_by_primary_metric(self, include_failed: bool = True, include_canceled: bool = True,
+                                       include_resume_from_runs: bool = True) -> Run | None:
+        """The child with the best value of the primary metric (each child's best over its series)."""
+        for row in self.get_children_sorted_by_primary_metric(discard_no_metric=True):
+            if (row["status"] == FAILED and not include_failed) or (row["status"] == CANCELED and not include_canceled):
+                continue
+            return Run(self.workspace, row["run_id"])
+        return None
+
+    def get_hyperparameters(self) -> dict[str, dict]:
+        """Child run id → its hyperparameters."""
+        return {r["run_id"]: r.get("hyperparameters") or {} for r in iter_children(self._store, self.record)}
+
+    def get_metrics(self, name: str | None = None, recursive: bool = False) -> dict[str, Any]:
+        """Child run id → its metrics (as v1's HyperDriveRun does)."""
+        return {c.id: c.get_metrics(name) for c in self.get_children()}
+
+    def get_details(self) -> dict[str, Any]:
+        details = super().get_details()
+        rows = self.get_children_sorted_by_primary_metric()
+        best = rows[0] if rows and rows[0]["best_primary_metric"] is not None else None
+        return {**details, "hyperdrive": self.hyperdrive_settings, "children": rows,
+                "bestRunId": best and best["run_id"]}
+
+    def wait_for_completion(self, show_output: bool = False, wait_post_processing: bool = True,
+                            raise_on_error: bool = True, timeout: float | None = None,
+                            out: IO[str] | None = None) -> dict:
+        """Block until the sweep ends (restarting its controller if it is gone); with ``show_output``,
+        a line per child as it ends, then the best."""
+        out = out or sys.stdout
+        deadline = None if timeout is None else time.monotonic() + timeout
+        metric = self.hyperdrive_settings["primary_metric_name"]
+        shown: set[str] = set()
+        if show_output:
+            out.write(f"RunId: {self.id}\nWeb View: {self.get_portal_url()}\n\n"
+                      f"{'CHILD RUN':44} {'STATUS':10} {metric[:14]:>14}  HYPERPARAMETERS\n")
+        last = None
+        while True:
+            self.refresh(wait=SWEEP_POLL)
+            record = self.record
+            if show_output:
+                rows = sorted(self.get_children_sorted_by_primary_metric(), key=lambda r: r["created"])
+                for row in (r for r in rows if r["run_id"] not in shown and is_terminal(r["status"])):
+                    shown.add(row["run_id"])
+                    value = "-" if row["best_primary_metric"] is None else f"{row['best_primary_metric']:.6g}"
+                    params = " ".join(f"{k}={v}" for k, v in row["hyperparameters"].items())
+                    out.write(f"{row['run_id']:44} {row['status']:10} {value:>14}  {params}\n")
+                if record.get("status_reason") != last and not is_terminal(record["status"]):
+                    out.write(f"[sweep] {record['status']}: {record.get('status_reason')}\n")
+                    last = record.get("status_reason")
+                out.flush()
+            if is_terminal(record["status"]):
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                raise RunError(f"sweep {self.id} still {record['status']} after {timeout} s; it keeps going — "
+                               f"`trainyard runs attach {self.id}` to follow it", self.id)
+        if show_output:
+            out.write(self.render_summary())
+            out.flush()
+        if raise_on_error and record["status"] != COMPLETED:
+            raise ActivityFailedException(self.render_failure(), self.id)
+        return self.get_details()
+
+    def render_summary(self) -> str:
+        best = self.get_children_sorted_by_primary_metric(top=1, discard_no_metric=True)
+        if not best:
+            return super().render_summary()
+        b = best[0]
+        return super().render_summary().rstrip("\n") + (
+            f"\nBest run: {b['run_id']} {self.hyperdrive_settings['primary_metric_name']}="
+            f"{b['best_primary_metric']:.6g} {b['hyperparameters']}\n\n")
+
+
 class Experiment:
     """``Experiment(workspace, name)``: a named group of runs (gets or creates, like v1)."""
 
@@ -265,18 +407,30 @@ class Experiment:
         self.name = check_experiment_name(name)
 
     def submit(self, config: Any, tags: dict | None = None, progress: Callable[[str], None] | None = None,
-               use_current_env: bool = False) -> Run:
-        """Submit a ScriptRunConfig (or a JobSpec); returns the Run, already started."""
+               use_current_env: bool = False, parent: str | None = None) -> Run:
+        """Submit a ScriptRunConfig or JobSpec (a run, a child of ``parent`` if given), or a HyperDriveConfig
+        (a sweep: its HyperDriveRun); returns the run, already started."""
+        if isinstance(config, HyperDriveConfig):
+            parent_id = start_sweep(self.workspace, config.to_job_spec(self.name), config.to_settings(), tags)
+            if progress:
+                progress(f"sweep {parent_id}: {config.max_total_runs} trials, at most {config.max_concurrent_runs} "
+                         f"at a time, {config.hyperparameter_sampling.kind} sampling, {config.policy.name}")
+            return HyperDriveRun(self.workspace, parent_id)
         if isinstance(config, JobSpec):
             spec = config
             spec.experiment_name = self.name
         else:
             spec = config.to_job_spec(self.name)
-        run_id = submit(self.workspace, spec, tags=tags, progress=progress, use_current_env=use_current_env)
+        run_id = submit(self.workspace, spec, tags=tags, progress=progress, use_current_env=use_current_env,
+                        parent=parent)
         return Run(self.workspace, run_id)
 
-    def get_runs(self) -> list[Run]:
-        return [Run(self.workspace, r["run_id"]) for r in RunStore(self.workspace.root).iter_runs(self.name)]
+    def get_runs(self, include_children: bool = False, tags: dict | str | None = None,
+                 properties: dict | str | None = None, type: str | None = None,  # noqa: A002 - v1 name
+                 status: str | None = None) -> list[Run]:
+        """Runs of this experiment, newest first; children (of sweeps, ``submit_child``) only when asked."""
+        return [Run(self.workspace, r["run_id"]) for r in RunStore(self.workspace.root).iter_runs(self.name)
+                if (include_children or not r.get("parent")) and match_child(r, tags, properties, type, status)]
 
     def __repr__(self) -> str:
         return f"Experiment(name={self.name!r}, workspace={self.workspace.name!r})"

@@ -24,7 +24,7 @@ from .jobspec import DOWNLOAD, JobSpec
 from .progress import byte_steps
 from .registry import parse_ref
 from .runstore import NEVER_LAUNCHED, RunStore, new_record, new_run_id
-from .snapshot import find_stray_ignore_file, load_manifest, take_snapshot
+from .snapshot import Snapshot, find_stray_ignore_file, load_manifest, take_snapshot
 from .transport import Node, node_configs, select_node
 
 if TYPE_CHECKING:
@@ -85,15 +85,20 @@ def base_manifests(store: RunStore, compute: str, node_name: str, limit: int = 5
 
 
 def submit(workspace: Workspace, spec: JobSpec, tags: dict | None = None, progress: Progress | None = None,
-           use_current_env: bool = False) -> str:
-    """Start ``spec`` on its compute; returns the run id (the run is Starting or later)."""
+           use_current_env: bool = False, parent: str | None = None, run_id: str | None = None,
+           fields: dict | None = None, snapshot: Snapshot | None = None) -> str:
+    """Start ``spec`` on its compute; returns the run id (the run is Starting or later).
+
+    A child run names its ``parent``; a sweep controller passes the ``run_id`` it recorded beforehand (so a
+    restarted controller knows the child, created or not), extra record ``fields`` (hyperparameters) and the
+    ``snapshot`` the sweep took once for all its trials."""
     say = progress or (lambda _msg: None)
     node, warnings = select_node(workspace, spec.compute, spec.gpus)
     for warning in warnings:
         say(f"warning: {warning}")
     environment = resolve_environment(workspace, spec, use_current_env)
-    snapshot = take_snapshot(spec.code, workspace.objects, workspace.limits["max_snapshot_bytes"],
-                             workspace.limits["max_snapshot_files"])
+    snapshot = snapshot or take_snapshot(spec.code, workspace.objects, workspace.limits["max_snapshot_bytes"],
+                                         workspace.limits["max_snapshot_files"])
     for warning in snapshot.warnings:
         say(f"warning: {warning}")
     stray = find_stray_ignore_file(spec.code, Path(spec.source).parent) if spec.source.endswith(".yml") else None
@@ -101,7 +106,7 @@ def submit(workspace: Workspace, spec: JobSpec, tags: dict | None = None, progre
         say(f"warning: {stray} is not read: ignore files belong in the code directory {spec.code}; move it there")
     inputs = _store_inputs(workspace, spec, say)
     store = RunStore(workspace.root)
-    run_id = new_run_id(spec.experiment_name)
+    run_id = run_id or new_run_id(spec.experiment_name)
     env_spec = environment.compute_spec()
     held = store.create_submitting(new_record(
         run_id, spec.experiment_name, display_name=spec.display_name, description=spec.description,
@@ -110,7 +115,7 @@ def submit(workspace: Workspace, spec: JobSpec, tags: dict | None = None, progre
         inputs={n: (i.value if i.is_literal else i.path) for n, i in spec.inputs.items()},
         environment={"name": environment.name, "version": environment.version, "spec": env_spec,
                      "hash": environment.compute_hash()},
-        snapshot=snapshot.oid, input_manifests=inputs))
+        snapshot=snapshot.oid, input_manifests=inputs, parent=parent, **(fields or {})))
     launching = False
     try:
         write_json_atomic(store.run_dir(run_id) / "snapshot.json",

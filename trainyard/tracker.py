@@ -19,8 +19,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trainers.objects import hash_file
-from trainers.status import COMPLETED, FAILED, FINALIZING, LOST, NOT_RESPONDING, is_terminal, run_status_of
+from trainers.status import (
+    CANCEL_REQUESTED,
+    CANCELED,
+    COMPLETED,
+    FAILED,
+    FINALIZING,
+    LOST,
+    NOT_RESPONDING,
+    is_terminal,
+    run_status_of,
+)
 
+from .children import iter_children, record_inline_children
 from .errors import ConnectError, RegistryError
 from .progress import byte_steps
 from .registration import register_run_output
@@ -116,6 +127,26 @@ def _sync_locked(workspace: Workspace, store: RunStore, record: dict, node: Node
     if (state, answer.get("reason")) != (record["status"], record.get("status_reason")):
         store.set_status(run_id, state, answer.get("reason"), **extra)
     return SyncResult(state, chunks)
+
+
+def cancel_run(workspace: Workspace, run_id: str, reason: str) -> str:
+    """Cancel a run and its children: the node is told ``reason`` (SIGTERM, then SIGKILL after the grace
+    period); a run still being submitted, with no node yet, is marked Canceled here. Returns the status."""
+    store = RunStore(workspace.root)
+    record = store.load(run_id)
+    for child in iter_children(store, record):
+        cancel_run(workspace, child["run_id"], f"its parent {run_id} was canceled")
+    record = store.load(run_id)
+    if not record.get("launched") and not is_terminal(record["status"]):
+        sync_step(workspace, store, run_id)  # a run whose submitter died is marked never launched
+        record = store.load(run_id)
+        if not is_terminal(record["status"]):  # still being submitted: its submitter stops before launch
+            return store.set_status(run_id, CANCELED, f"{NEVER_LAUNCHED}: {reason} while it was being "
+                                    "submitted")["status"]
+    if is_terminal(record["status"]):
+        return record["status"]
+    node_for(workspace, record).call("cancel", {"run_id": run_id, "reason": reason})
+    return store.set_status(run_id, CANCEL_REQUESTED, reason)["status"]
 
 
 def mark_unreachable(workspace: Workspace, store: RunStore, record: dict, exc: Exception) -> str:
@@ -214,6 +245,7 @@ def finalize(workspace: Workspace, store: RunStore, record: dict, node: Node, pr
     collected, rejected = pull_outputs(workspace, store, run_id, node, progress)
     final = store.set_status(run_id, state, record.get("node_reason"), rejected_outputs=rejected,
                              collected_files=len(collected))
+    record_inline_children(store, final)
     asked = record.get("register_model")
     if state == COMPLETED and asked and not record.get("model_id"):
         try:

@@ -20,7 +20,7 @@ def test_render_iris_gives_valid_job(tmp_path):
     result = render_template("iris-svm", tmp_path / "p", {"penalty": "0.5"})
     names = sorted(p.relative_to(tmp_path / "p").as_posix() for p in result.files)
     assert names == ["README.md", "environment.yml", "job.yml", "requirements.txt", "src/.trainignore",
-                     "src/train.py"]
+                     "src/train.py", "sweep.yml"]
     spec = parse_job_file(tmp_path / "p" / "job.yml")
     assert spec.inputs["penalty"].value == 0.5 and spec.register_model["name"] == "sklearn-iris"
     assert "${{inputs.kernel}}" in spec.command

@@ -23,7 +23,8 @@ EXIT_RUN_CANCELED = 4
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 128 + signal.SIGTERM
 
-COMMANDS = ("workspace", "compute", "scaffold", "submit", "runs", "models", "datasets", "environments", "ui", "gc")
+COMMANDS = ("workspace", "compute", "scaffold", "submit", "runs", "models", "datasets", "environments", "ui", "gc",
+            "sweeps")
 
 
 class TrainyardGroup(click.Group):

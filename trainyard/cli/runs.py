@@ -8,6 +8,7 @@ import click
 
 from trainers.status import CANCELED, COMPLETED, STATUSES, is_terminal
 
+from ..children import iter_children
 from ..errors import RunError
 from ..metrics import compute_series, load_records, plot_series
 from ..run import POLL_WAIT, STREAMED_LOGS, Run
@@ -52,9 +53,29 @@ def follow(run: Run, as_json: bool = False) -> int:
     return exit_code_for(run)
 
 
+def render_children(run: Run, details: dict) -> None:
+    """A sweep's children sorted by the primary metric (best first), or a run's children by age."""
+    rows = details.get("children")
+    if rows is None:
+        rows = [{"run_id": c.id, "status": c.status, "hyperparameters": c.record.get("hyperparameters") or {},
+                 "best_primary_metric": None} for c in reversed(run.get_children())]
+    if not rows:
+        return
+    metric = (details.get("hyperdrive") or {}).get("primary_metric_name")
+    click.echo(f"children ({len(rows)}" + (f", sorted by {metric}, best first):" if metric else "):"))
+    echo_table([[r["run_id"], r["status"], "-" if r["best_primary_metric"] is None else fmt_value(r["best_primary_metric"]),
+                 " ".join(f"{k}={fmt_value(v)}" for k, v in r["hyperparameters"].items())] for r in rows],
+               ["CHILD RUN", "STATUS", (metric or "METRIC").upper(), "HYPERPARAMETERS"])
+
+
 def render_result(run: Run) -> None:
     r = run.record
     click.echo(f"Run {run.id}: {r['status']} in {fmt_duration(r)}")
+    if r.get("type") == "hyperdrive":
+        render_children(run, run.get_details())
+        if r.get("model_id"):
+            click.echo(f"Registered model: {r['model_id']} (from the best run, {r.get('best_run_id')})")
+        return
     metrics = run.get_metrics()
     if metrics:
         click.echo("Metrics:")
@@ -80,27 +101,40 @@ def _get(ctx: click.Context, ref: str) -> Run:
 @click.option("--experiment", "-e", help="Only this experiment.")
 @click.option("--status", type=click.Choice(STATUSES, case_sensitive=False), help="Only runs in this status.")
 @click.option("--limit", "-n", default=50, show_default=True, help="At most this many (newest first).")
+@click.option("--all", "show_all", is_flag=True, help="Also child runs (sweep trials), under their parent.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-def list_(ctx: click.Context, experiment: str | None, status: str | None, limit: int, as_json: bool) -> None:
-    """List runs, newest first (active runs are refreshed from their node)."""
+def list_(ctx: click.Context, experiment: str | None, status: str | None, limit: int, show_all: bool,
+          as_json: bool) -> None:
+    """List runs, newest first (active runs are refreshed from their node); child runs only with --all."""
     ws = load_workspace(ctx)
     store = RunStore(ws.root)
     records = []
     for r in store.iter_runs(experiment):  # newest first; stops reading once `limit` runs match
+        if r.get("parent"):
+            continue  # listed under their parent with --all
         if not is_terminal(r["status"]):
             Run(ws, r["run_id"]).refresh()
             r = store.load(r["run_id"])
         if status is None or r["status"] == status:
-            records.append(r)
-            if len(records) >= limit:
+            records.append((0, r))
+            if show_all:
+                records += [(depth, c) for depth, c in _descendants(store, r)]
+            if sum(1 for depth, _ in records if depth == 0) >= limit:
                 break
     if as_json:
-        echo_json(records)
+        echo_json([r for _, r in records])
         return
-    echo_table([[r["run_id"], r["status"], r["compute"], fmt_time(r["created"]), fmt_duration(r),
-                 r.get("model_id") or ""] for r in records],
+    echo_table([["  " * (depth - 1) + ("└ " if depth else "") + r["run_id"], r["status"], r.get("compute") or "",
+                 fmt_time(r["created"]), fmt_duration(r), r.get("model_id") or ""] for depth, r in records],
                ["RUN ID", "STATUS", "COMPUTE", "CREATED", "DURATION", "MODEL"])
+
+
+def _descendants(store: RunStore, record: dict, depth: int = 1):
+    """(depth, record) of every run under ``record``, oldest child first, each followed by its own."""
+    for child in sorted(iter_children(store, record), key=lambda c: c["created"]):
+        yield depth, child
+        yield from _descendants(store, child, depth + 1)
 
 
 @runs.command("show")
@@ -121,15 +155,16 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
                                                                   if details.get("statusReason") else "")),
         ("compute", details["target"]), ("started", details["startTimeUtc"]), ("ended", details["endTimeUtc"]),
         ("command", details["command"]),
-        ("environment", f"{env.get('name')} {str(env.get('hash', ''))[:12]}"),
+        ("environment", f"{env.get('name')} {str(env.get('hash', ''))[:12]}" if env else None),
         ("exit code", details.get("exitCode")), ("model", details.get("modelId")),
         ("tags", ", ".join(f"{k}={v}" for k, v in details["tags"].items()) or None),
+        ("parent", details.get("parentRunId")), ("children", details.get("childRuns")),
         ("store", details["portalUrl"]),
     ]
     for k, v in lines:
         if v is not None:
             click.echo(f"{k + ':':13} {v}")
-    for name, value in details["metrics"].items():
+    for name, value in details["metrics"].items() if "hyperdrive" not in details else ():  # a sweep: per child
         click.echo(f"  metric {name}: {fmt_value(value)}")
     for name, path in details["images"].items():
         click.echo(f"  image {name}: {run.run_dir / path if isinstance(path, str) else path}")
@@ -137,6 +172,7 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
         click.echo(f"  file {f}")
     for rej in details["rejectedOutputs"]:
         click.echo(f"  rejected {rej['path']}: {rej['reason']}")
+    render_children(run, details)
     if details.get("registrationError"):
         click.echo(f"  model registration failed: {details['registrationError']}")
 

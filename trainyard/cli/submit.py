@@ -4,9 +4,10 @@ import sys
 
 import click
 
-from ..jobspec import check_experiment_name, parse_job_file
-from ..run import Run
+from ..jobspec import check_experiment_name
+from ..run import Experiment, Run
 from ..submission import submit as submit_job
+from ..sweepjob import parse_job_or_sweep_file
 from ._complete import complete_compute
 from ._render import echo_json, load_workspace, make_progress, parse_pairs
 from .runs import follow
@@ -29,10 +30,12 @@ def submit(ctx: click.Context, job_yml: str, compute: str | None, assignments: t
            as_json: bool) -> None:
     """Submit JOB_YML, stream its logs, collect outputs, register its model.
 
+    A sweep job (`type: sweep`) starts a HyperDrive sweep and follows its children as they end.
     Exits 0 only when the run completes. Ctrl-C stops following; the run keeps going.
     """
-    spec = parse_job_file(job_yml)
-    spec.apply_overrides(list(assignments))
+    job = parse_job_or_sweep_file(job_yml)
+    spec = getattr(job, "run_config", job)  # a sweep's trial, or the command job itself
+    job.apply_overrides(list(assignments))
     if compute:
         spec.compute = compute
     if experiment:
@@ -40,8 +43,14 @@ def submit(ctx: click.Context, job_yml: str, compute: str | None, assignments: t
     ws = load_workspace(ctx)
     click.echo(f"workspace {ws.name}: store {ws.root}" + (f" (config {ws.config_path})" if ws.config_path else ""),
                err=True)
-    run = Run(ws, submit_job(ws, spec, tags=parse_pairs(tags, "--tag"), progress=make_progress(),
-                             use_current_env=current_env))
+    progress = make_progress()
+    if job is not spec:  # a sweep
+        if current_env:
+            spec.environment, spec.environment_ref = None, None
+        run = Experiment(ws, spec.experiment_name).submit(job, tags=parse_pairs(tags, "--tag"), progress=progress)
+    else:
+        run = Run(ws, submit_job(ws, spec, tags=parse_pairs(tags, "--tag"), progress=progress,
+                                 use_current_env=current_env))
     click.echo(f"submitted run {run.id} to {spec.compute}", err=True)
     if detach:
         if as_json:
