@@ -23,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 
+from . import slurm
 from ._atomic import read_json, write_json_atomic
 from .cleanup import collect
 from .envbuild import find_uv
@@ -137,6 +138,8 @@ class Node:
                     shutil.copyfile(src, target)
 
     def launch(self, payload: dict) -> dict:
+        if payload["job"].get("slurm"):  # a job for the cluster's scheduler: sbatch its supervisor
+            return slurm.launch(self, payload)
         run_dir = self.run_dir(payload["run_id"])
         job = {**payload["job"], "root": str(self.root)}
         job["python"] = job.get("python") or sys.executable
@@ -145,6 +148,7 @@ class Node:
             (self.root / "queue").mkdir(parents=True, exist_ok=True)
             (self.root / "queue" / job["queue_entry"]).write_text("")
         write_json_atomic(run_dir / "job.json", job)
+        (run_dir / "cancel").unlink(missing_ok=True)  # a part launched again (multi-node placement retry)
         write_json_atomic(run_dir / "status.json", {"state": QUEUED if job.get("slots") else PREPARING,
                                                     "reason": "starting the supervisor", "history": [],
                                                     "updated": time.time()})
@@ -174,6 +178,7 @@ class Node:
         if status is None:
             return {"state": LOST, "reason": f"the node has no run {payload['run_id']} (was it cleaned up?)"}
         if not is_terminal(status.get("state")) and status.get("supervisor_pid") and \
+                status.get("scheduler") != slurm.SCHEDULER and \
                 not is_alive(status["supervisor_pid"], status.get("supervisor_start")):
             status = read_json(run_dir / "status.json")  # it may have finished just now
             if not is_terminal(status.get("state")):
@@ -202,6 +207,8 @@ class Node:
         status = read_json(run_dir / "status.json") or {}
         if not run_dir.is_dir():  # never launched here (or cleaned up): nothing to stop
             return {"state": None, "requested": False}
+        if status.get("scheduler") == slurm.SCHEDULER:
+            return slurm.cancel(self, payload)
         if is_terminal(status.get("state")):
             return {"state": status["state"], "requested": False}
         (run_dir / "cancel").write_text(payload.get("reason") or "canceled by the user")
@@ -264,6 +271,8 @@ VERBS = {"info", "have", "put_manifest", "materialise", "launch", "poll", "cance
 
 
 def dispatch(root: str | os.PathLike, verb: str, payload: dict) -> dict:
+    if verb in slurm.VERBS:
+        return slurm.dispatch(Node(root), verb, payload)
     if verb not in VERBS:
         raise NodeError(f"unknown node verb {verb!r}")
     return getattr(Node(root), verb)(payload)
@@ -330,7 +339,7 @@ def serve(root: str) -> int:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="trainers.node", description=__doc__.splitlines()[0])
     parser.add_argument("--root", default="~/.trainyard")
-    parser.add_argument("verb", choices=sorted(VERBS | {"serve"}))
+    parser.add_argument("verb", choices=sorted(VERBS | slurm.VERBS | {"serve"}))
     args = parser.parse_args(argv)
     if args.verb == "serve":
         return serve(args.root)

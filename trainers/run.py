@@ -38,7 +38,9 @@ class Run:
         self.run_dir = run_dir
         self.offline = offline
         self.input_datasets: dict[str, str] = dict(inputs or {})
-        self._metrics_path = run_dir / "logs" / "metrics.jsonl"
+        distributed = not offline and "WORLD_SIZE" in os.environ  # rank 0's metrics are the run's
+        rank = os.environ.get("RANK", "0") if distributed else "0"
+        self._metrics_path = run_dir / "logs" / ("metrics.jsonl" if rank == "0" else f"metrics_rank_{rank}.jsonl")
         self._image_counts: dict[str, int] = {}
         self.parent: Run | None = None
         self.name: str | None = None

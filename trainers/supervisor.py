@@ -19,6 +19,7 @@ import traceback
 from pathlib import Path
 
 from ._atomic import read_json, write_json_atomic
+from .distributed import job_argv
 from .envbuild import EnvironmentBuildError, ensure_env
 from .status import CANCELED, COMPLETED, FAILED, PREPARING, QUEUED, RUNNING, is_terminal
 
@@ -67,26 +68,52 @@ class Supervisor:
         self.status.update(fields, updated=now)
         write_json_atomic(self.status_path, self.status)
 
+    def on_sigterm(self, *_args) -> None:
+        """SIGTERM not preceded by Trainyard's cancel comes from the scheduler (scancel, preemption, a node
+        going down): stop like a cancel, and say so, so the scheduler's own record can name the cause."""
+        if not self.cancel_path.exists():
+            self.scheduler_signal = True
+            self.cancel_path.write_text("SIGTERM")
+
+    def forget_scheduler_stop(self) -> None:
+        """Drop what the scheduler's SIGTERM left (its cancel marker, the previous end) before running again."""
+        if self.cancel_path.exists() and self.cancel_path.read_text() == "SIGTERM":
+            self.cancel_path.unlink()
+        for key in ("ended", "exit_code", "signal", "scheduler_signal"):
+            self.status.pop(key, None)
+
+    def cancel_reason(self, default: str) -> str:
+        if getattr(self, "scheduler_signal", False):
+            return "stopped by SIGTERM from the scheduler (scancel, preemption or a node failure)"
+        return default
+
     def cancel_requested(self) -> bool:
         return self.cancel_path.exists()
 
     def main(self) -> int:
-        self.write(supervisor_pid=os.getpid(), supervisor_start=process_start_time(os.getpid()))
+        if os.environ.get("SLURM_RESTART_COUNT", "0") != "0":  # Slurm requeued the job: start afresh
+            self.forget_scheduler_stop()
+        self.write(supervisor_pid=os.getpid(), supervisor_start=process_start_time(os.getpid()),
+                   **({"slurm_job_id": os.environ["SLURM_JOB_ID"]} if "SLURM_JOB_ID" in os.environ else {}))
+        # a scheduler's cancel (scancel) is SIGTERM: treated as a cancel request; SIGUSR1 is Slurm's warning
+        # that the job's time limit is near (sbatch --signal)
+        signal.signal(signal.SIGTERM, self.on_sigterm)
+        signal.signal(signal.SIGUSR1, lambda *_: setattr(self, "time_limit_reached", True))
         self.logs.mkdir(parents=True, exist_ok=True)
         if self.job.get("slots"):
             self.slot = self.wait_for_slot()
             if self.slot is None:
-                return self.finish(CANCELED, "canceled while queued")
+                return self.finish(CANCELED, self.cancel_reason("canceled while queued"))
         self.write(state=PREPARING, reason="preparing the environment")
         deadline = time.monotonic() + float(self.job.get("timeout") or 2592000)
         try:
             with open(self.logs / "environment_build.log", "a") as log:
-                env_info = ensure_env(Path(self.job["root"]), self.job["environment"],
+                env_info = ensure_env(Path(self.job.get("env_root") or self.job["root"]), self.job["environment"],
                                       self.job["python"], self.job.get("uv"), log, self.cancel_requested,
                                       int(self.job.get("min_free_bytes") or 0))
         except EnvironmentBuildError as exc:
             if self.cancel_requested():
-                return self.finish(CANCELED, "canceled while preparing the environment")
+                return self.finish(CANCELED, self.cancel_reason("canceled while preparing the environment"))
             tail = _tail(self.logs / "environment_build.log")
             return self.finish(FAILED, f"environment build failed: {exc}\n{tail}", error_kind="environment")
         freeze = env_info.pop("freeze", None)
@@ -94,7 +121,7 @@ class Supervisor:
             (self.logs / "environment_packages.txt").write_text("\n".join(freeze) + "\n")
         self.write(environment=env_info)
         if self.cancel_requested():
-            return self.finish(CANCELED, "canceled before the job started")
+            return self.finish(CANCELED, self.cancel_reason("canceled before the job started"))
         return self.run_job(env_info, deadline)
 
     def wait_for_slot(self) -> int | None:
@@ -144,7 +171,7 @@ class Supervisor:
         with open(self.logs / "std_log.txt", "ab") as out:
             # --norc --noprofile: bash sources ~/.bashrc when it looks started by sshd (SSH_CLIENT set, own
             # session), and a pyenv/conda init there would put another `python` ahead of the job's environment
-            proc = subprocess.Popen(["/bin/bash", "--norc", "--noprofile", "-c", self.job["command"]],
+            proc = subprocess.Popen(job_argv(self.job, self.run_dir, TRAINERS_PARENT),
                                     cwd=self.run_dir / "src",
                                     stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
                                     start_new_session=True)
@@ -158,9 +185,12 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 pass
             if outcome is None and self.cancel_requested():
-                outcome = (CANCELED, self.cancel_path.read_text().strip() or "canceled by the user")
+                outcome = (CANCELED, self.cancel_reason(self.cancel_path.read_text().strip() or "canceled by the user"))
             elif outcome is None and time.monotonic() > deadline:
-                outcome = (FAILED, f"timed out after {int(self.job['timeout'])} s (limits.timeout)")
+                outcome = (FAILED, f"timed out after {int(self.job['timeout'])} s: the run's time limit "
+                                   "(limits.timeout)")
+            elif outcome is None and getattr(self, "time_limit_reached", False):
+                outcome = (FAILED, "reached the Slurm time limit of the job (sbatch --time)")
             if outcome is not None:
                 code = _terminate(proc, float(self.job.get("grace_seconds", GRACE_SECONDS)))
                 break
@@ -176,6 +206,8 @@ class Supervisor:
                            exit_code=code)
 
     def finish(self, state: str, reason: str | None, **extra) -> int:
+        if getattr(self, "scheduler_signal", False):
+            extra["scheduler_signal"] = True
         self.write(state=state, reason=reason, ended=time.time(), **extra)
         return 0
 

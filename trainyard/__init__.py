@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 _SOURCES = {
     "ComputeTarget": "compute",
+    "MpiConfiguration": "distribution", "PyTorchConfiguration": "distribution",
     "Dataset": "dataset", "DatasetConsumptionConfig": "dataset", "FileDataset": "dataset",
     "CondaDependencies": "environment", "Environment": "environment",
     "ActivityFailedException": "errors", "ComputeTargetException": "errors", "DatasetError": "errors",
@@ -29,7 +30,8 @@ _SOURCES = {
 __all__ = [
     "ActivityFailedException", "ComputeTarget", "ComputeTargetException", "CondaDependencies", "Dataset",
     "DatasetConsumptionConfig", "DatasetError", "Environment", "Experiment", "FileDataset", "JobSpecError",
-    "Model", "RegistryError", "ResourceConfiguration", "Run", "RunConfiguration", "RunDetails", "RunError",
+    "Model", "MpiConfiguration", "PyTorchConfiguration", "RegistryError", "ResourceConfiguration", "Run",
+    "RunConfiguration", "RunDetails", "RunError",
     "ScriptRunConfig", "SnapshotError", "TrainyardError", "Workspace", "WorkspaceError",
     # HyperDrive (trainyard.hyperdrive)
     "BanditPolicy", "BayesianParameterSampling", "GridParameterSampling", "HyperDriveConfig", "HyperDriveRun",
@@ -43,6 +45,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from .compute import ComputeTarget
     from .dataset import Dataset, DatasetConsumptionConfig, FileDataset
+    from .distribution import MpiConfiguration, PyTorchConfiguration
     from .environment import CondaDependencies, Environment
     from .errors import (
         ActivityFailedException,

@@ -1,4 +1,5 @@
-"""Compute targets: ``local`` (this machine) and SSH pools of nodes you own (Azure ML v1 ``ComputeTarget``).
+"""Compute targets: ``local`` (this machine), SSH pools of nodes you own and Slurm clusters reached through a
+login node (Azure ML v1 ``ComputeTarget``).
 
 Provisioning is Pulumi's job (``infra/``); here we find and describe targets, and ``attach_node`` adds an
 existing machine to a pool after pinning its host key.
@@ -10,7 +11,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .errors import HostKeyError, TransportError
+from .errors import ComputeTargetException, HostKeyError, TransportError
 from .transport import node_configs, open_node, probe_nodes
 from .transport.holder import stop_holders
 
@@ -36,6 +37,8 @@ class ComputeTarget:
         if self.type == "local":
             info = open_node(self.workspace, self.name).call("info", {})
             return [{"node": "local", "reachable": True, **info, "slots": self.config.get("slots", 0)}]
+        if self.type == "slurm":
+            return [self.describe_cluster()]
         out = []
         for cfg, _node, info in probe_nodes(self.workspace, self.name, node_configs(self.workspace, self.name)):
             row: dict[str, Any] = {"node": cfg.name, "host": cfg.host, "port": cfg.port, "slots": cfg.slot_count}
@@ -48,7 +51,18 @@ class ComputeTarget:
 
     def disconnect(self) -> int:
         """End the connection holders of this compute's nodes; returns how many were running."""
-        return stop_holders(node_configs(self.workspace, self.name)) if self.type == "ssh" else 0
+        return stop_holders(node_configs(self.workspace, self.name)) if self.type in ("ssh", "slurm") else 0
+
+    def describe_cluster(self) -> dict:
+        """A Slurm compute's login node, partitions, nodes by state, queue length, the user's jobs."""
+        login = open_node(self.workspace, self.name)
+        config = node_configs(self.workspace, self.name)[0]
+        row: dict[str, Any] = {"node": "login", "host": config.host, "port": config.port}
+        try:
+            row.update(reachable=True, **login.call("info", {}), **login.call("slurm_info", {}))
+        except TransportError as exc:
+            row.update(reachable=False, error=str(exc))
+        return row
 
     def __repr__(self) -> str:
         return f"ComputeTarget(name={self.name!r}, type={self.type!r})"
@@ -68,7 +82,24 @@ def attach_node(workspace: Workspace, pool: str, host: str, port: int = 22, user
 
     Without ``accept_host_key`` the offered fingerprint is shown to ``confirm``; with neither, refuse.
     """
-    from .transport.ssh import NodeConfig, SSHNode, fingerprint, offered_host_key  # start-up time (paramiko)
+    from .transport.ssh import NodeConfig, SSHNode  # start-up time (paramiko)
+
+    host_key, fp = pin_host_key(host, port, accept_host_key, confirm)
+    node = {"name": name or re.sub(r"[^A-Za-z0-9_.-]", "-", f"{host}-{port}"), "host": host, "port": port,
+            "user": user, "identity_file": identity_file, "host_key": host_key, "gpus": gpus, "root": root}
+    if slots:
+        node["slots"] = slots
+    node = {k: v for k, v in node.items() if v is not None}
+    with SSHNode(NodeConfig.from_dict(node)) as probe:
+        info = probe.call("info", {})
+    workspace.save_node(pool, node)
+    return {**node, "fingerprint": fp, "python": info.get("python"), "uv": info.get("uv")}
+
+
+def pin_host_key(host: str, port: int, accept_host_key: str | None,
+                 confirm: Callable[[str], bool] | None) -> tuple[str, str]:
+    """The host key ``host`` offers, accepted by fingerprint or by ``confirm``; returns (key line, fingerprint)."""
+    from .transport.ssh import fingerprint, offered_host_key  # start-up time (paramiko)
 
     offered = offered_host_key(host, port)
     fp = fingerprint(offered)
@@ -81,13 +112,30 @@ def attach_node(workspace: Workspace, pool: str, host: str, port: int = 22, user
                            f"/etc/ssh/ssh_host_ed25519_key.pub`) and re-run with --accept-host-key {fp}")
     elif not confirm(f"{host}:{port} offers host key {offered.get_name()} {fp}. Trust it?"):
         raise HostKeyError(f"host key {fp} of {host}:{port} not accepted; nothing saved")
-    node = {"name": name or re.sub(r"[^A-Za-z0-9_.-]", "-", f"{host}-{port}"), "host": host, "port": port,
-            "user": user, "identity_file": identity_file, "host_key": f"{offered.get_name()} {offered.get_base64()}",
-            "gpus": gpus, "root": root}
-    if slots:
-        node["slots"] = slots
-    node = {k: v for k, v in node.items() if v is not None}
-    with SSHNode(NodeConfig.from_dict(node)) as probe:
+    return f"{offered.get_name()} {offered.get_base64()}", fp
+
+
+def attach_slurm(workspace: Workspace, name: str, host: str, root: str, port: int = 22, user: str | None = None,
+                 identity_file: str | None = None, accept_host_key: str | None = None,
+                 confirm: Callable[[str], bool] | None = None, partition: str | None = None,
+                 account: str | None = None, qos: str | None = None, sbatch_args: list[str] = (),
+                 env: dict | None = None) -> dict:
+    """Pin the login node's host key, check that it runs the helper and Slurm's commands, and save the
+    ``slurm`` compute ``name`` (``root``: a directory on the file system the compute nodes share)."""
+    from .transport.ssh import NodeConfig, SSHNode  # start-up time (paramiko)
+
+    host_key, fp = pin_host_key(host, port, accept_host_key, confirm)
+    login = {k: v for k, v in {"name": "login", "host": host, "port": port, "user": user,
+                               "identity_file": identity_file, "host_key": host_key}.items() if v is not None}
+    compute = {"type": "slurm", "root": root, "nodes": [login], "partition": partition, "account": account,
+               "qos": qos, "sbatch_args": list(sbatch_args), "env": dict(env or {})}
+    compute = {k: v for k, v in compute.items() if v not in (None, [], {})}
+    with SSHNode(NodeConfig.from_dict(login, compute)) as probe:
         info = probe.call("info", {})
-    workspace.save_node(pool, node)
-    return {**node, "fingerprint": fp, "python": info.get("python"), "uv": info.get("uv")}
+        slurm = probe.call("slurm_info", {})
+    partitions = [p["name"] for p in slurm["partitions"]]
+    if partition and partition not in partitions:
+        raise ComputeTargetException(f"the cluster at {host} has no partition {partition!r} (it has "
+                                     f"{', '.join(partitions) or 'none'}); nothing saved")
+    workspace.save_compute(name, compute)
+    return {**compute, "fingerprint": fp, "python": info.get("python"), "partitions": partitions}

@@ -25,7 +25,8 @@ INTEGER_RE = re.compile(r"[+-]?\d+")
 PLACEHOLDER_RE = re.compile(r"\$\{\{\s*([^}]*?)\s*\}\}")
 TOP_KEYS = {"$schema", "type", "experiment_name", "display_name", "description", "tags", "code",
             "command", "inputs", "environment", "environment_variables", "compute", "resources",
-            "limits", "register_model"}
+            "limits", "register_model", "distribution"}
+DISTRIBUTION_KEYS = {"type", "process_count_per_instance"}
 INPUT_KEYS = {"type", "path", "mode", "description"}
 ENV_KEYS = {"conda_file", "requirements", "image", "name", "version", "description"}
 MODEL_KEYS = {"name", "path", "framework", "framework_version", "tags", "description", "properties"}
@@ -70,6 +71,7 @@ class JobSpec:
     compute: str = "local"
     gpus: int = 0
     instance_count: int = 1
+    distribution: dict | None = None  # {"type": pytorch|mpi, "instance_count", "process_count_per_instance"}
     timeout: int = DEFAULT_TIMEOUT
     register_model: dict | None = None
     source: str = "<python>"
@@ -196,9 +198,7 @@ def parse_job_dict(data: Any, base: Path, path: str = "<job>") -> JobSpec:
     spec.gpus = _expect(res.get("gpus", 0), int, "resources.gpus", path, "an integer")
     spec.instance_count = _expect(res.get("instance_count", 1), int, "resources.instance_count", path,
                                   "an integer")
-    if spec.instance_count != 1:
-        raise JobSpecError("'resources.instance_count' must be 1: multi-node runs are not supported; "
-                           "submit one run per node instead", "resources.instance_count", path)
+    spec.distribution = parse_distribution(data.get("distribution"), spec.instance_count, path)
     limits = _expect(data.get("limits") or {}, dict, "limits", path, "a mapping")
     _check_keys(limits, {"timeout"}, "limits.", path)
     spec.timeout = _expect(limits.get("timeout", DEFAULT_TIMEOUT), int, "limits.timeout", path,
@@ -210,6 +210,28 @@ def parse_job_dict(data: Any, base: Path, path: str = "<job>") -> JobSpec:
     validate_placeholders(spec)
     check_command_script(spec.command, spec.code, "command", path)
     return spec
+
+
+def parse_distribution(value: Any, instance_count: int, path: str = "<job>") -> dict | None:
+    """``distribution: {type: pytorch|mpi, process_count_per_instance: K}`` with ``instance_count`` nodes
+    (Azure ML v2's shape) → the launch's distribution, or None for a one-process job."""
+    if instance_count < 1:
+        raise JobSpecError("'resources.instance_count' must be at least 1", "resources.instance_count", path)
+    if value is None:
+        if instance_count == 1:
+            return None
+        value = {"type": "pytorch"}
+    value = _expect(value, dict, "distribution", path, "a mapping")
+    _check_keys(value, DISTRIBUTION_KEYS, "distribution.", path)
+    kind = value.get("type", "pytorch")
+    if kind not in ("pytorch", "mpi"):
+        raise JobSpecError(f"'distribution.type' must be pytorch or mpi, not {kind!r}", "distribution.type", path)
+    per = _expect(value.get("process_count_per_instance", 1), int, "distribution.process_count_per_instance",
+                  path, "an integer")
+    if per < 1:
+        raise JobSpecError("'distribution.process_count_per_instance' must be at least 1",
+                           "distribution.process_count_per_instance", path)
+    return {"type": kind, "instance_count": instance_count, "process_count_per_instance": per}
 
 
 def check_command_script(command: str, code: Path, key: str, path: str = "<job>") -> None:

@@ -31,12 +31,13 @@ class ScriptRunConfig:
                  arguments: list | None = None, run_config: RunConfiguration | None = None,
                  compute_target: Any = None, environment: Environment | None = None,
                  command: str | list | None = None, max_run_duration_seconds: int = DEFAULT_TIMEOUT,
-                 register_model: dict | None = None):
+                 register_model: dict | None = None, distributed_job_config: Any = None):
         self.source_directory = str(source_directory)
         self.script = script
         self.command = command
         self.max_run_duration_seconds = max_run_duration_seconds
         self.register_model = register_model
+        self.distributed_job_config = distributed_job_config  # PyTorchConfiguration / MpiConfiguration
         self.run_config = run_config or RunConfiguration(environment, compute_target, list(arguments or []))
         if run_config is not None:
             if environment is not None:
@@ -78,7 +79,9 @@ class ScriptRunConfig:
             raise JobSpecError(f"compute_target must be a name or a ComputeTarget, got {target!r}",
                                "compute_target")
         env = self.run_config.environment
+        dist = self.distributed_job_config.to_distribution() if self.distributed_job_config else None
         return JobSpec(
+            instance_count=dist["instance_count"] if dist else 1, distribution=dist,
             command=command, code=code, experiment_name=experiment_name, inputs=inputs,
             environment=env,
             environment_variables={**(env.environment_variables if env else {}),

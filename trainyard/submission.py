@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +18,7 @@ from trainers._atomic import write_json_atomic
 from trainers.objects import ObjectStore
 from trainers.status import CANCELED, FAILED, STARTING, is_terminal
 
+from . import gang
 from .environment import Environment
 from .errors import DatasetError, EnvironmentError_, JobSpecError, RunError
 from .inputs import resolve_input
@@ -93,7 +95,17 @@ def submit(workspace: Workspace, spec: JobSpec, tags: dict | None = None, progre
     restarted controller knows the child, created or not), extra record ``fields`` (hyperparameters) and the
     ``snapshot`` the sweep took once for all its trials."""
     say = progress or (lambda _msg: None)
-    node, warnings = select_node(workspace, spec.compute, spec.gpus)
+    kind = workspace.compute_config(spec.compute)["type"]
+    if spec.instance_count > 1 and kind == "local":
+        raise JobSpecError(f"resources.instance_count is {spec.instance_count}, but `local` is one machine; "
+                           "use an SSH pool or a Slurm compute, or distribution.process_count_per_instance",
+                           "resources.instance_count", spec.source)
+    if spec.instance_count > 1 and kind == "ssh":  # reserve N nodes at once; rank 0's is the run's node
+        nodes, warnings = gang.select_nodes(workspace, spec.compute, spec.gpus, spec.instance_count, say), []
+    else:
+        node, warnings = select_node(workspace, spec.compute, spec.gpus)
+        nodes = [node]
+    node = nodes[0]
     for warning in warnings:
         say(f"warning: {warning}")
     environment = resolve_environment(workspace, spec, use_current_env)
@@ -115,45 +127,53 @@ def submit(workspace: Workspace, spec: JobSpec, tags: dict | None = None, progre
         inputs={n: (i.value if i.is_literal else i.path) for n, i in spec.inputs.items()},
         environment={"name": environment.name, "version": environment.version, "spec": env_spec,
                      "hash": environment.compute_hash()},
-        snapshot=snapshot.oid, input_manifests=inputs, parent=parent, **(fields or {})))
+        snapshot=snapshot.oid, input_manifests=inputs, parent=parent, **(fields or {}),
+        **({"nodes": [n.describe() for n in nodes]} if len(nodes) > 1 else {})))
     launching = False
     try:
         write_json_atomic(store.run_dir(run_id) / "snapshot.json",
                           {**snapshot.summary(), "files": [f.to_dict() for f in snapshot.files]})
         say(f"snapshot {snapshot.oid[:12]}: {len(snapshot.files)} files, {snapshot.total_bytes / 1e6:.2f} MB "
             f"({snapshot.new_blobs} new blobs; ignore file: {snapshot.ignore_file or 'none'})")
-        store.set_status(run_id, STARTING, f"syncing the snapshot to {node.name}")
-        sent = sync_blobs(node, workspace.objects, [snapshot.oid, *inputs.values()], say,
-                          [b for b in base_manifests(store, spec.compute, node.name) if b != snapshot.oid])
-        node_run_dir = node.call("materialise", {
-            "run_id": run_id, "manifest": snapshot.oid, "inputs": inputs,
-            "copy_inputs": [n for n in inputs if spec.inputs[n].mode == DOWNLOAD]})["run_dir"]
-        input_paths = _node_input_paths(workspace, spec, node_run_dir, inputs)
-        command = spec.render_command(input_paths)
-        env = {**environment.environment_variables, **spec.environment_variables,
-               "TRAINYARD_RUN_ID": run_id, "TRAINYARD_EXPERIMENT": spec.experiment_name,
-               "TRAINYARD_RUN_DIR": node_run_dir, "TRAINYARD_INPUTS": json.dumps(input_paths),
-               "PYTHONUNBUFFERED": "1",
-               **{f"TRAINYARD_INPUT_{n.upper()}": p for n, p in input_paths.items()}}
+        store.set_status(run_id, STARTING, f"syncing the snapshot to {', '.join(n.name for n in nodes)}")
+        sent = sum(sync_blobs(n, workspace.objects, [snapshot.oid, *inputs.values()], say,
+                              [b for b in base_manifests(store, spec.compute, n.name) if b != snapshot.oid])
+                   for n in nodes)
+        min_free = int(workspace.compute_config(spec.compute).get(
+            "min_free_disk_bytes", workspace.limits["min_free_disk_bytes"]))
+        jobs = []
+        for n in nodes:
+            node_run_dir = n.call("materialise", {
+                "run_id": run_id, "manifest": snapshot.oid, "inputs": inputs,
+                "copy_inputs": [name for name in inputs if spec.inputs[name].mode == DOWNLOAD]})["run_dir"]
+            input_paths = _node_input_paths(workspace, spec, node_run_dir, inputs)
+            command = spec.render_command(input_paths)
+            env = {**environment.environment_variables, **spec.environment_variables,
+                   "TRAINYARD_RUN_ID": run_id, "TRAINYARD_EXPERIMENT": spec.experiment_name,
+                   "TRAINYARD_RUN_DIR": node_run_dir, "TRAINYARD_INPUTS": json.dumps(input_paths),
+                   "PYTHONUNBUFFERED": "1",
+                   **{f"TRAINYARD_INPUT_{name.upper()}": p for name, p in input_paths.items()}}
+            jobs.append({"command": command, "environment": env_spec, "python": n.python, "uv": n.uv_path(),
+                         "timeout": spec.timeout, "gpus": spec.gpus, "distribution": spec.distribution,
+                         "grace_seconds": workspace.limits["cancel_grace_seconds"], "env": env,
+                         "min_free_bytes": min_free, **_placement(workspace, spec, n)})
         if is_terminal(store.load(run_id)["status"]):  # `runs cancel` while it was being submitted
             raise RunError(f"run {run_id} was canceled before its launch; nothing runs on {node.name}", run_id)
         launching = True
-        node.call("launch", {"run_id": run_id, "job": {
-            "command": command, "environment": env_spec, "python": node.python, "uv": node.uv_path(),
-            "timeout": spec.timeout, "grace_seconds": workspace.limits["cancel_grace_seconds"], "env": env,
-            "min_free_bytes": int(workspace.compute_config(spec.compute).get(
-                "min_free_disk_bytes", workspace.limits["min_free_disk_bytes"])),
-            **_placement(workspace, spec, node)}})
-        record = store.update(run_id, lambda r: r.update(rendered_command=command, bytes_sent=sent, launched=True))
+        _launch(nodes, jobs, run_id, say)
+        record = store.update(run_id, lambda r: r.update(rendered_command=jobs[0]["command"], bytes_sent=sent,
+                                                          launched=True))
         if is_terminal(record["status"]):  # canceled while the launch was on its way
-            node.call("cancel", {"run_id": run_id})
+            for n in nodes:
+                n.call("cancel", {"run_id": run_id})
     except BaseException as exc:  # Ctrl-C and SIGTERM too: never leave a run that cannot end
         store.set_status(run_id, *render_submit_failure(exc))
         if launching:  # the launch may have reached the node: make sure nothing runs there unrecorded
-            try:
-                node.call("cancel", {"run_id": run_id})
-            except Exception:  # noqa: BLE001 - best effort; the status above is already final
-                pass
+            for n in nodes:
+                try:
+                    n.call("cancel", {"run_id": run_id})
+                except Exception:  # noqa: BLE001 - best effort; the status above is already final
+                    pass
         raise
     finally:
         held.close()
@@ -166,6 +186,28 @@ def render_submit_failure(exc: BaseException) -> tuple[str, str]:
         return CANCELED, (f"{NEVER_LAUNCHED}: the submission was interrupted "
                           f"({type(exc).__name__}) before the launch reached the node")
     return FAILED, f"submission failed: {exc}"
+
+
+def _launch(nodes: list[Node], jobs: list[dict], run_id: str, say: Progress) -> None:
+    """Start the run's supervisor on each node; several nodes must all take their slots together, else
+    every part is canceled and launched again (never a partial reservation)."""
+    if len(nodes) == 1:
+        nodes[0].call("launch", {"run_id": run_id, "job": jobs[0]})
+        return
+    meeting = gang.rendezvous(nodes)
+    try:
+        while True:
+            for rank, (n, job) in enumerate(zip(nodes, jobs, strict=True)):
+                n.call("launch", {"run_id": run_id, "job": {**job, "rendezvous": {**meeting, "node_rank": rank}}})
+            if gang.all_reserved(nodes, run_id):
+                return
+            say(f"another run took a slot on one of {', '.join(n.name for n in nodes)}; releasing them and "
+                "trying again")
+            gang.cancel_all(nodes, run_id, wait=60)
+            time.sleep(gang.RETRY_EVERY)
+    except BaseException:  # Ctrl-C or an error while placing: leave no part running on any node
+        gang.cancel_all(nodes, run_id)
+        raise
 
 
 def _placement(workspace: Workspace, spec: JobSpec, node: Node) -> dict:

@@ -31,6 +31,7 @@ from trainers.status import (
     run_status_of,
 )
 
+from . import gang
 from .children import iter_children, record_inline_children
 from .errors import ConnectError, RegistryError
 from .progress import byte_steps
@@ -99,6 +100,8 @@ def _sync_locked(workspace: Workspace, store: RunStore, record: dict, node: Node
     run_dir = store.run_dir(run_id)
     if record["status"] == FINALIZING or is_terminal(record.get("node_state")):
         return SyncResult(finalize(workspace, store, record, node, progress))
+    if record.get("nodes"):  # multi-node: a failure on another node stops every rank
+        gang.watch(workspace, record)
     try:
         answer = node.call("poll", {"run_id": run_id, "offsets": current_offsets(run_dir), "wait": wait,
                                     "known": [record["status"], record.get("status_reason")]})
@@ -115,7 +118,7 @@ def _sync_locked(workspace: Workspace, store: RunStore, record: dict, node: Node
             fh.write(data)
         chunks[rel] = data
     state = answer.get("state")
-    extra = {k: answer[k] for k in ("pid", "pid_start", "exit_code", "signal") if k in answer}
+    extra = {k: answer[k] for k in ("pid", "pid_start", "exit_code", "signal", "slurm") if k in answer}
     if "environment" in answer:  # what the node resolved: key, interpreter, cache hit, build time
         extra["environment"] = {**record.get("environment", {}), **answer["environment"]}
     if (is_terminal(state) and not chunks) or state == LOST:  # ended, and every log byte is here
@@ -146,6 +149,8 @@ def cancel_run(workspace: Workspace, run_id: str, reason: str) -> str:
     if is_terminal(record["status"]):
         return record["status"]
     node_for(workspace, record).call("cancel", {"run_id": run_id, "reason": reason})
+    for other in (record.get("nodes") or [])[1:]:  # a multi-node run: every node's ranks
+        open_node(workspace, record["compute"], other["name"]).call("cancel", {"run_id": run_id, "reason": reason})
     return store.set_status(run_id, CANCEL_REQUESTED, reason)["status"]
 
 
@@ -242,6 +247,10 @@ def finalize(workspace: Workspace, store: RunStore, record: dict, node: Node, pr
     state = record.get("node_state")
     if state == LOST:
         return store.set_status(run_id, run_status_of(state), record.get("node_reason"))["status"]
+    if record.get("nodes"):  # multi-node: the other nodes' ranks end with the run; their files come too
+        state, reason = gang.settle(workspace, record,
+                                    lambda other: pull_outputs(workspace, store, run_id, other))
+        record = store.update(run_id, lambda r: r.update(node_state=state, node_reason=reason))
     collected, rejected = pull_outputs(workspace, store, run_id, node, progress)
     final = store.set_status(run_id, state, record.get("node_reason"), rejected_outputs=rejected,
                              collected_files=len(collected))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -194,14 +195,33 @@ class Workspace:
     def save_node(self, pool: str, node: dict) -> None:
         """Add ``node`` to the SSH pool ``pool`` (created if needed; a node of the same name is replaced)
         and write the config file — the embedded default is written out first."""
+        def change(config: dict) -> None:
+            target = config.setdefault("computes", {}).setdefault(pool, {"type": "ssh", "nodes": []})
+            if target.get("type") != "ssh":
+                raise WorkspaceError(f"compute {pool!r} exists and is of type {target.get('type')!r}, not an "
+                                     "SSH pool")
+            target["nodes"] = [n for n in target.get("nodes", []) if n.get("name") != node["name"]] + [node]
+
+        self._update_config(change)
+
+    def save_compute(self, name: str, compute: dict) -> None:
+        """Save ``compute`` as ``name`` (replacing one of the same type) and write the config file."""
+        def change(config: dict) -> None:
+            existing = config.setdefault("computes", {}).get(name)
+            if existing and existing.get("type") != compute["type"]:
+                raise WorkspaceError(f"compute {name!r} exists and is of type {existing.get('type')!r}, not "
+                                     f"{compute['type']}; choose another name")
+            config["computes"][name] = compute
+
+        self._update_config(change)
+
+    def _update_config(self, change: Callable[[dict], None]) -> None:
+        """Apply ``change`` to the config file's content and write it (the embedded default first)."""
         if self.config_path is None:
             written = Workspace.init(self.root.parent, name=self.name)
             self.config_path, self._config = written.config_path, written._config
         config = read_json(self.config_path)
-        target = config.setdefault("computes", {}).setdefault(pool, {"type": "ssh", "nodes": []})
-        if target.get("type") != "ssh":
-            raise WorkspaceError(f"compute {pool!r} exists and is of type {target.get('type')!r}, not an SSH pool")
-        target["nodes"] = [n for n in target.get("nodes", []) if n.get("name") != node["name"]] + [node]
+        change(config)
         write_config(self.config_path, config)
         self._config = parse_config({**config, "name": self.name}, str(self.config_path))
 

@@ -48,3 +48,52 @@ def pool(ssh_env, tmp_path):
 
 def set_config(tmp_path: Path, config: dict) -> None:
     (tmp_path / ".trainyard" / "config.json").write_text(json.dumps(config))
+
+
+@pytest.fixture(scope="session")
+def slurm_env(ssh_env, tmp_path_factory):
+    """A real single-node Slurm cluster (munged, slurmctld, slurmd; 4 CPUs declared) and a login node: an
+    sshd on loopback whose sessions reach the cluster through SLURM_CONF. ``squeue`` on the login node's
+    PATH is a wrapper that counts its calls."""
+    from tests.slurm import SlurmCluster, slurm_available
+
+    if not slurm_available():
+        if os.environ.get("CI") == "true":
+            pytest.fail("Slurm is missing; .ci/run installs slurm-wlm and munge")
+        pytest.skip("Slurm is not installed (apt-get install slurm-wlm munge)")
+    base = tmp_path_factory.mktemp("slurm")
+    cluster = SlurmCluster(base / "cluster").start()
+    login = Sshd(base / "login", ssh_env["base"] / "authorized_keys").start()
+    bin_dir = base / "bin"
+    bin_dir.mkdir()
+    calls = base / "squeue.calls"
+    (bin_dir / "squeue").write_text(f"#!/bin/sh\necho \"$*\" >> {calls}\nexec /usr/bin/squeue \"$@\"\n")
+    (bin_dir / "squeue").chmod(0o755)
+    (bin_dir / "python").symlink_to("/usr/bin/python3")  # the cluster's `python`, as a module load would give
+    from uv import find_uv_bin  # the uv the control plane's venv ships
+
+    uv = find_uv_bin()
+    if uv:
+        (bin_dir / "uv").symlink_to(uv)
+    env = {**cluster.env, "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"}
+    yield {"cluster": cluster, "login": login, "env": env, "calls": calls, "key": ssh_env["key"]}
+    login.stop()
+    cluster.stop()
+
+
+@pytest.fixture
+def hpc(slurm_env, tmp_path):
+    """A workspace whose `hpc` compute is the Slurm cluster, with its shared root in this test's tmp dir."""
+    login = slurm_env["login"]
+    if login.proc is None or login.proc.poll() is not None:
+        login.start()
+    entry = node_entry("login", login, slurm_env["key"], tmp_path / "shared")
+    compute = {"type": "slurm", "root": str(tmp_path / "shared"), "nodes": [entry], "partition": "debug",
+               "env": slurm_env["env"], "queue_max_age": 1.0}
+    config = {"name": "ws", "root": ".", "limits": {"cancel_grace_seconds": 2, "not_responding_after_seconds": 1},
+              "computes": {"hpc": compute}}
+    (tmp_path / ".trainyard").mkdir(exist_ok=True)
+    (tmp_path / ".trainyard" / "config.json").write_text(json.dumps(config))
+    yield {**slurm_env, "config": config, "root": tmp_path / "shared"}
+    close_all()
+    slurm_env["cluster"].resume()

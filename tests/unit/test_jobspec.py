@@ -59,7 +59,8 @@ def test_valid_job_parses_with_paths_resolved(project):
     (GOOD.replace("  name: m\n", ""), "register_model.name", "needs 'name'"),
     (GOOD.replace("experiment_name: exp1", "experiment_name: -bad"), "experiment_name", "invalid"),
     (GOOD.replace("  FOO: bar", "  FOO: {a: 1}"), "environment_variables.FOO", "string or number"),
-    (GOOD + "resources:\n  instance_count: 4\n", "resources.instance_count", "not supported"),
+    (GOOD + "resources:\n  instance_count: 0\n", "resources.instance_count", "at least 1"),
+    (GOOD + "distribution:\n  type: horovod\n", "distribution.type", "pytorch or mpi"),
 ])
 def test_malformed_job_names_the_key(project, text, key, words):
     """Each kind of mistake raises JobSpecError naming the offending key."""

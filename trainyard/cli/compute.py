@@ -4,7 +4,7 @@ import sys
 
 import click
 
-from ..compute import ComputeTarget, attach_node, disconnect_all
+from ..compute import ComputeTarget, attach_node, attach_slurm, disconnect_all
 from ._complete import complete_compute
 from ._render import echo_json, echo_table, load_workspace
 
@@ -38,9 +38,13 @@ def list_(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def status(ctx: click.Context, name: str, as_json: bool) -> None:
     """Connect to every node of NAME: reachable, Python, uv, GPUs, free slots, runs, free disk."""
-    rows = ComputeTarget(load_workspace(ctx), name).describe_nodes()
+    target = ComputeTarget(load_workspace(ctx), name)
+    rows = target.describe_nodes()
     if as_json:
         echo_json(rows)
+        return
+    if target.type == "slurm":
+        _echo_cluster(rows[0])
         return
     echo_table([[r["node"], "yes" if r["reachable"] else "NO", r.get("python", ""), "yes" if r.get("uv") else "no",
                  r.get("gpus", ""), r.get("free_slots", ""), len(r.get("running", [])), len(r.get("queued", [])),
@@ -59,11 +63,34 @@ def status(ctx: click.Context, name: str, as_json: bool) -> None:
 @click.option("--root", default="~/.trainyard", show_default=True, help="Trainyard's directory on the node.")
 @click.option("--node-name", help="Name of the node in the pool (default HOST-PORT).")
 @click.option("--accept-host-key", metavar="SHA256:…", help="Trust this host key fingerprint without asking.")
+@click.option("--slurm", is_flag=True, help="HOST is the login node of a Slurm cluster: NAME becomes a slurm "
+              "compute, and --root must be on the file system the compute nodes share.")
+@click.option("--partition", help="Slurm partition (default: the cluster's default).")
+@click.option("--account", help="Slurm account to charge.")
+@click.option("--qos", help="Slurm QOS.")
+@click.option("--sbatch-arg", "sbatch_args", multiple=True, metavar="ARG",
+              help="Extra sbatch argument for every job (repeatable), e.g. --sbatch-arg=--constraint=a100.")
+@click.option("--env", "env", multiple=True, metavar="KEY=VALUE",
+              help="Environment for commands on the node (repeatable): proxies, SLURM_CONF, UV_INDEX_URL …")
 @click.pass_context
 def attach(ctx: click.Context, name: str, host: str, port: int, user: str | None, identity: str | None,
-           gpus: int, slots: int | None, root: str, node_name: str | None, accept_host_key: str | None) -> None:
-    """Add an existing machine to the SSH pool NAME (created if needed), pinning its host key."""
+           gpus: int, slots: int | None, root: str, node_name: str | None, accept_host_key: str | None,
+           slurm: bool, partition: str | None, account: str | None, qos: str | None, sbatch_args: tuple,
+           env: tuple) -> None:
+    """Add an existing machine to the SSH pool NAME (created if needed), pinning its host key; with
+    --slurm, make NAME a Slurm compute reached through the login node HOST."""
     confirm = (lambda q: click.confirm(q, default=False, err=True)) if sys.stdin.isatty() else None
+    pairs = dict(e.partition("=")[::2] for e in env)
+    if any("=" not in e for e in env):
+        raise click.BadParameter("use KEY=VALUE", param_hint="--env")
+    if slurm:
+        target = attach_slurm(load_workspace(ctx), name, host, root, port, user, identity, accept_host_key,
+                              confirm, partition, account, qos, list(sbatch_args), pairs)
+        click.echo(f"attached Slurm cluster {name} (login {host}:{port}, {target['fingerprint']}): partitions "
+                   f"{', '.join(target['partitions'])}; shared root {root}")
+        return
+    if partition or account or qos or sbatch_args:
+        raise click.UsageError("--partition, --account, --qos and --sbatch-arg need --slurm")
     node = attach_node(load_workspace(ctx), name, host, port, user, identity, gpus, slots, root,
                        accept_host_key, confirm, node_name)
     click.echo(f"attached {node['name']} ({host}:{port}, {node['fingerprint']}) to {name}: "
@@ -84,3 +111,14 @@ def disconnect(ctx: click.Context, name: str | None, as_json: bool) -> None:
         echo_json({"stopped": stopped})
     else:
         click.echo(f"ended {stopped} connection holder{'s' if stopped != 1 else ''}")
+
+
+def _echo_cluster(row: dict) -> None:
+    if not row["reachable"]:
+        click.echo(f"login node {row['host']}:{row['port']}: NOT reachable ({row.get('error')})")
+        sys.exit(1)
+    click.echo(f"login node {row['host']}:{row['port']}: Python {row.get('python')}; queue: "
+               f"{row['queue_length']} jobs; yours: {row['my_running']} running, {row['my_pending']} pending")
+    echo_table([[p["name"] + ("*" if p["default"] else ""), p["available"], p["time_limit"], p["default_time"],
+                 ", ".join(f"{n} {state}" for state, n in sorted(p["nodes"].items())), p["gres"]]
+                for p in row["partitions"]], ["PARTITION", "AVAIL", "TIME LIMIT", "DEFAULT TIME", "NODES", "GRES"])

@@ -2,8 +2,9 @@
 
 ``LocalNode`` runs the helper in-process; ``SSHNode`` runs it over one reused connection per node
 (handles are cached per process, so every step of every run on a node shares that connection);
-``FakeNode`` (``transport.fake``) is the in-memory one for tests. ``open_node`` picks the node of a
-compute, ``select_node`` the least-loaded reachable node of a pool.
+``SlurmNode`` (``transport.slurm``) is a Slurm cluster's login node, whose launches and polls go through
+the scheduler; ``FakeNode`` (``transport.fake``) is the in-memory one for tests. ``open_node`` picks the
+node of a compute, ``select_node`` the least-loaded reachable node of a pool.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ..errors import ComputeTargetException, TransportError
 from .holder import HeldNode, holders_enabled, start_holder
 from .local import LocalNode
 from .node import CommandResult, Node, check_answer
+from .slurm import SlurmNode
 from .sshconfig import NodeConfig
 
 if TYPE_CHECKING:
@@ -28,7 +30,7 @@ _OPEN: dict[tuple, Node] = {}
 
 
 def node_configs(workspace: Workspace, compute: str) -> list[NodeConfig]:
-    """The NodeConfig of every node of an SSH pool."""
+    """The NodeConfig of every node of an SSH pool (of a Slurm compute: its login node)."""
     config = workspace.compute_config(compute)
     return [NodeConfig.from_dict(n, config) for n in config.get("nodes", [])]
 
@@ -38,9 +40,6 @@ def open_node(workspace: Workspace, compute: str, node: str | None = None) -> No
     config = workspace.compute_config(compute)
     if config["type"] == "local":
         return LocalNode(config.get("root", "~/.trainyard"))
-    if config["type"] != "ssh":
-        raise ComputeTargetException(f"compute {compute!r} is of type {config['type']!r}, which this version "
-                                     "cannot run; use `local` or an SSH pool")
     nodes = node_configs(workspace, compute)
     if not nodes:
         raise ComputeTargetException(f"compute {compute!r} has no nodes; add one with "
@@ -53,6 +52,8 @@ def open_node(workspace: Workspace, compute: str, node: str | None = None) -> No
         if not _OPEN:
             atexit.register(close_all)
         _OPEN[key] = _open_ssh(chosen)
+        if config["type"] == "slurm":  # the login node, with jobs going through the scheduler
+            _OPEN[key] = SlurmNode(_OPEN[key], config)
     return _OPEN[key]
 
 
@@ -91,7 +92,7 @@ def probe(nodes: list[Node]) -> list[dict | TransportError]:
 def select_node(workspace: Workspace, compute: str, gpus: int = 0) -> tuple[Node, list[str]]:
     """The least-loaded reachable node of a pool that has the GPUs; returns (node, warnings)."""
     config = workspace.compute_config(compute)
-    if config["type"] == "local":
+    if config["type"] in ("local", "slurm"):  # one node, or the scheduler places the job
         return open_node(workspace, compute), []
     configs = node_configs(workspace, compute)
     fit = [cfg for cfg in configs if gpus <= cfg.gpus]
