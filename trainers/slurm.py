@@ -104,7 +104,7 @@ def cancel(node, payload: dict) -> dict:
     status = read_json(run_dir / "status.json") or {}
     if status.get("state") in TERMINAL:
         return {"state": status["state"], "requested": False}
-    (run_dir / "cancel").write_text(str(time.time()))
+    (run_dir / "cancel").write_text(payload.get("reason") or "canceled by the user")
     name = job_name(payload["run_id"])
     if status.get("supervisor_pid"):  # the batch step runs: let the supervisor end it, then make sure
         _run(["scancel", "--batch", "--signal=TERM", f"--name={name}", "--me"])

@@ -352,7 +352,7 @@ class HyperDriveRun(Run):
 
     def wait_for_completion(self, show_output: bool = False, wait_post_processing: bool = True,
                             raise_on_error: bool = True, timeout: float | None = None,
-                            out: IO[str] | None = None) -> dict:
+                            out: IO[str] | None = None, progress=None) -> dict:
         """Block until the sweep ends (restarting its controller if it is gone); with ``show_output``,
         a line per child as it ends, then the best."""
         out = out or sys.stdout

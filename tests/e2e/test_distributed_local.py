@@ -39,4 +39,5 @@ def test_failing_rank_fails_the_run(tmp_path):
     """Ranks 1 and 2 exit non-zero: the run fails with a rank's exit code."""
     out = run_cli("submit", str(job(tmp_path, fail=5)), "--json")
     details = json.loads(out.stdout)
-    assert details["status"] == "Failed" and out.returncode in (5, 10)
+    assert details["status"] == "Failed" and out.returncode == 3  # 3: the run failed (README, exit codes)
+    assert details["exitCode"] in (5, 10), details

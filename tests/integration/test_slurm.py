@@ -94,7 +94,7 @@ def test_timeout_fails_with_time_limit(hpc, tmp_path):
     """limits.timeout → Failed "time limit"; sbatch got a --time covering it (never UNLIMITED)."""
     job = make_project(tmp_path, timeout=3)
     out = submit(job, "--set", "inputs.sleep=60", "--json")
-    assert out.returncode == 1
+    assert out.returncode == 3  # the run failed
     details = json.loads(out.stdout)
     record = Run(Workspace.load(), details["runId"]).record
     assert record["status"] == "Failed" and "time limit" in record["status_reason"]
