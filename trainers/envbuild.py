@@ -87,6 +87,8 @@ def resolve_interpreter(uv: str | None, requested: str | None, default: str) -> 
 
 
 def compute_env_key(spec: dict, version: str) -> str:
+    """The environment's directory name; what was dropped from a spec (``dropped``) is not part of it."""
+    spec = {k: v for k, v in spec.items() if k != "dropped"}
     blob = json.dumps({"spec": spec, "python": version, "machine": platform.machine(),
                        "system": platform.system()}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
@@ -134,6 +136,9 @@ def _ensure_env(root: Path, spec: dict, default_python: str, uv_hint: str | None
     if spec.get("kind") == "current":
         return {"python": default_python, "path": None, "key": "current", "cache_hit": True,
                 "freeze": None, "build_seconds": 0.0}
+    if spec.get("dropped"):
+        log.write(f"[trainyard] dropped {', '.join(spec['dropped'])} from the environment: jobs get the "
+                  "azureml API (Run, Model) from Trainyard's compatibility package, not the Azure ML SDK\n")
     uv = find_uv(root, uv_hint)
     interpreter = resolve_interpreter(uv, spec.get("python"), default_python)
     version = python_version(interpreter)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ._atomic import append_line
+from .tabular import TabularInput
 
 
 class _ExperimentRef:
@@ -32,12 +33,12 @@ class Run:
     """A run as seen from inside the training script."""
 
     def __init__(self, run_id: str, experiment: str, run_dir: Path, offline: bool,
-                 inputs: dict[str, str] | None = None):
+                 inputs: dict[str, Any] | None = None):
         self.id = run_id
         self.experiment = _ExperimentRef(experiment)
         self.run_dir = run_dir
         self.offline = offline
-        self.input_datasets: dict[str, str] = dict(inputs or {})
+        self.input_datasets: dict[str, Any] = dict(inputs or {})
         distributed = not offline and "WORLD_SIZE" in os.environ  # rank 0's metrics are the run's
         rank = os.environ.get("RANK", "0") if distributed else "0"
         self._metrics_path = run_dir / "logs" / ("metrics.jsonl" if rank == "0" else f"metrics_rank_{rank}.jsonl")
@@ -49,7 +50,10 @@ class Run:
     def get_context(cls, allow_offline: bool = True) -> Run:
         run_id = os.environ.get("TRAINYARD_RUN_ID")
         if run_id:
-            inputs = json.loads(os.environ.get("TRAINYARD_INPUTS") or "{}")
+            inputs: dict = json.loads(os.environ.get("TRAINYARD_INPUTS") or "{}")
+            for name, recipe in json.loads(os.environ.get("TRAINYARD_TABULAR") or "{}").items():
+                if name in inputs:  # a tabular input: to_pandas_dataframe() reads it with its recipe
+                    inputs[name] = TabularInput(inputs[name], recipe)
             return cls(run_id, os.environ.get("TRAINYARD_EXPERIMENT", "default"),
                        Path(os.environ.get("TRAINYARD_RUN_DIR", ".")), offline=False, inputs=inputs)
         if not allow_offline:

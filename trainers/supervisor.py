@@ -25,6 +25,7 @@ from .status import CANCELED, COMPLETED, FAILED, PREPARING, QUEUED, RUNNING, is_
 
 GRACE_SECONDS = 10.0
 TRAINERS_PARENT = str(Path(__file__).resolve().parent.parent)
+COMPAT_PATH = str(Path(__file__).resolve().parent / "compat")  # the stdlib ``azureml`` shim for v1 scripts
 
 
 def process_start_time(pid: int) -> str | None:
@@ -162,7 +163,7 @@ class Supervisor:
         env = {**os.environ, **self.job.get("env", {})}
         if getattr(self, "slot", None) is not None and self.job.get("gpus_per_node"):
             env["CUDA_VISIBLE_DEVICES"] = str(self.slot)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in [TRAINERS_PARENT, env.get("PYTHONPATH")] if p)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in [TRAINERS_PARENT, COMPAT_PATH, env.get("PYTHONPATH")] if p)
         if env_info.get("path"):
             env["VIRTUAL_ENV"] = env_info["path"]
             env["PATH"] = os.path.join(env_info["path"], "bin") + os.pathsep + env.get("PATH", "")

@@ -17,6 +17,8 @@ _SOURCES = {
     "ComputeTarget": "compute",
     "MpiConfiguration": "distribution", "PyTorchConfiguration": "distribution",
     "Dataset": "dataset", "DatasetConsumptionConfig": "dataset", "FileDataset": "dataset",
+    "Datastore": "datastore", "TabularDataset": "dataset", "AmlCompute": "provisioning",
+    "UserErrorException": "errors",
     "CondaDependencies": "environment", "Environment": "environment",
     "ActivityFailedException": "errors", "ComputeTargetException": "errors", "DatasetError": "errors",
     "JobSpecError": "errors", "RegistryError": "errors", "RunError": "errors", "SnapshotError": "errors",
@@ -28,11 +30,11 @@ _SOURCES = {
     "Workspace": "workspace",
 }
 __all__ = [
-    "ActivityFailedException", "ComputeTarget", "ComputeTargetException", "CondaDependencies", "Dataset",
-    "DatasetConsumptionConfig", "DatasetError", "Environment", "Experiment", "FileDataset", "JobSpecError",
+    "ActivityFailedException", "AmlCompute", "ComputeTarget", "ComputeTargetException", "CondaDependencies", "Dataset",
+    "DatasetConsumptionConfig", "DatasetError", "Datastore", "Environment", "Experiment", "FileDataset", "JobSpecError",
     "Model", "MpiConfiguration", "PyTorchConfiguration", "RegistryError", "ResourceConfiguration", "Run",
     "RunConfiguration", "RunDetails", "RunError",
-    "ScriptRunConfig", "SnapshotError", "TrainyardError", "Workspace", "WorkspaceError",
+    "ScriptRunConfig", "SnapshotError", "TabularDataset", "TrainyardError", "UserErrorException", "Workspace", "WorkspaceError",
     # HyperDrive (trainyard.hyperdrive)
     "BanditPolicy", "BayesianParameterSampling", "GridParameterSampling", "HyperDriveConfig", "HyperDriveRun",
     "MedianStoppingPolicy", "NoTerminationPolicy", "PrimaryMetricGoal", "RandomParameterSampling",
@@ -44,7 +46,8 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from .compute import ComputeTarget
-    from .dataset import Dataset, DatasetConsumptionConfig, FileDataset
+    from .dataset import Dataset, DatasetConsumptionConfig, FileDataset, TabularDataset
+    from .datastore import Datastore
     from .distribution import MpiConfiguration, PyTorchConfiguration
     from .environment import CondaDependencies, Environment
     from .errors import (
@@ -56,6 +59,7 @@ if TYPE_CHECKING:
         RunError,
         SnapshotError,
         TrainyardError,
+        UserErrorException,
         WorkspaceError,
     )
     from .experiment import Experiment
@@ -82,6 +86,7 @@ if TYPE_CHECKING:
         uniform,
     )
     from .model import Model, ResourceConfiguration
+    from .provisioning import AmlCompute
     from .run import Run
     from .script_run_config import RunConfiguration, ScriptRunConfig
     from .ui.widgets import RunDetails

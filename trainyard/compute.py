@@ -8,10 +8,12 @@ existing machine to a pool after pinning its host key.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .errors import ComputeTargetException, HostKeyError, TransportError
+from .provisioning import SUCCEEDED, create_compute, delete_compute
 from .transport import node_configs, open_node, probe_nodes
 from .transport.holder import stop_holders
 
@@ -28,9 +30,49 @@ class ComputeTarget:
         self.config = workspace.compute_config(name)
         self.type = self.config["type"]
 
-    def get_status(self) -> dict[str, Any]:
+    def get_status(self) -> ComputeStatus:
         """The configuration (no connection): name, type, nodes with their pinned keys, GPUs and slots."""
-        return {"name": self.name, "type": self.type, **{k: v for k, v in self.config.items() if k != "type"}}
+        return ComputeStatus(name=self.name, type=self.type, provisioning_state=self.provisioning_state,
+                             **{k: v for k, v in self.config.items() if k != "type"})
+
+    # -- v1 provisioning (see trainyard.provisioning) ------------------------------------------------
+    @property
+    def nodes(self) -> list[dict]:
+        return list(self.config.get("nodes", []))
+
+    @property
+    def provisioning_state(self) -> str:
+        """``Succeeded`` for a compute in the config (created, attached or written by hand)."""
+        return (self.config.get("provisioning") or {}).get("state", SUCCEEDED)
+
+    @staticmethod
+    def create(workspace: Workspace, name: str, provisioning_configuration: Any, automation: Any = None,
+               on_output: Callable[[str], None] | None = None) -> ComputeTarget:
+        """Provision a pool with the infra program (Pulumi Automation API) and add it to the workspace."""
+        create_compute(workspace, name, provisioning_configuration, automation, on_output)
+        return ComputeTarget(workspace, name)
+
+    def delete(self, automation: Any = None, on_output: Callable[[str], None] | None = None) -> None:
+        """Destroy the pool's stack and remove the compute from the workspace."""
+        delete_compute(self.workspace, self.name, automation, on_output)
+
+    def wait_for_completion(self, show_output: bool = False, min_node_count: int | None = None,
+                            timeout_in_minutes: float = 20, is_delete_operation: bool = False) -> None:
+        """Provisioning is finished when ``create`` returns; with ``min_node_count``, also wait until that many
+        nodes answer (or raise ComputeTargetException after the timeout)."""
+        deadline = time.monotonic() + timeout_in_minutes * 60
+        while True:
+            reachable = sum(bool(n.get("reachable")) for n in self.describe_nodes()) if min_node_count else 0
+            if show_output:
+                print(f"{self.name}: {self.provisioning_state}"
+                      + (f", {reachable} of {min_node_count} nodes reachable" if min_node_count else ""))
+            if not min_node_count or reachable >= min_node_count:
+                return
+            if time.monotonic() > deadline:
+                raise ComputeTargetException(f"only {reachable} of {min_node_count} nodes of {self.name!r} answered "
+                                             f"within {timeout_in_minutes} minutes; see `trainyard compute status "
+                                             f"{self.name}`")
+            time.sleep(5)
 
     def describe_nodes(self) -> list[dict]:
         """Live status of every node: reachable, Python, uv, GPUs, free slots, runs, free disk."""
@@ -66,6 +108,13 @@ class ComputeTarget:
 
     def __repr__(self) -> str:
         return f"ComputeTarget(name={self.name!r}, type={self.type!r})"
+
+
+class ComputeStatus(dict):
+    """``compute_target.get_status()``: a dict that also answers v1's ``serialize()``."""
+
+    def serialize(self) -> dict:
+        return dict(self)
 
 
 def disconnect_all() -> int:

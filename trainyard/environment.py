@@ -19,6 +19,8 @@ import yaml
 
 from trainers._atomic import write_json_atomic
 
+from .curated import NAMES as CURATED_NAMES
+from .curated import render_closest, resolve_curated
 from .errors import EnvironmentError_
 from .registry import VersionedRegistry, parse_ref
 
@@ -44,6 +46,7 @@ PROVIDED = {"python", "pip", "setuptools", "wheel", "cudatoolkit", "cuda-toolkit
 CONDA_ONLY = {"r-base", "r-essentials", "gcc", "gxx", "gfortran", "libgcc-ng", "libstdcxx-ng", "openjdk",
               "ffmpeg", "cudatoolkit-dev", "git", "make", "nodejs", "graphviz", "libiconv", "openmpi"}
 _CONDA_SPEC = re.compile(r"^(?:[\w.-]+::)?([A-Za-z0-9_.\-]+)\s*(.*)$")
+_REQ_NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.\-]*)")
 
 
 def render_pip_requirement(conda_spec: str) -> str | None:
@@ -78,6 +81,17 @@ def canonical_requirements(lines: list[str]) -> list[str]:
             continue
         (options if line.startswith("-") else reqs).append(line)
     return options + sorted(set(reqs), key=str.lower)
+
+
+def split_azureml(requirements: list[str]) -> tuple[list[str], list[str]]:
+    """Requirements without the Azure ML SDK packages (``azureml-*``), and those dropped (pure): jobs get
+    the ``azureml`` API from Trainyard's compatibility package, and the SDK would pull in Azure clients."""
+    kept, dropped = [], []
+    for req in requirements:
+        m = _REQ_NAME.match(req)
+        name = m.group(1).lower().replace("_", "-") if m else ""
+        (dropped if name == "azureml" or name.startswith("azureml-") else kept).append(req)
+    return kept, dropped
 
 
 class CondaDependencies:
@@ -187,6 +201,19 @@ class Environment:
         return env
 
     @classmethod
+    def from_docker_image(cls, name: str, image: str, container_registry: Any = None,
+                          conda_specification: str | os.PathLike | None = None,
+                          pip_requirements: str | os.PathLike | None = None) -> Environment:
+        """An image plus packages (v1): the packages are installed; the image is recorded (nodes run
+        without containers, and the build log says so)."""
+        if conda_specification and pip_requirements:
+            raise EnvironmentError_("give conda_specification or pip_requirements, not both")
+        env = cls.from_conda_specification(name, conda_specification) if conda_specification else \
+            cls.from_pip_requirements(name, pip_requirements) if pip_requirements else cls(name)
+        env.docker.base_image = image
+        return env
+
+    @classmethod
     def current(cls) -> Environment:
         """The interpreter the node already has: no environment is built (quick iteration)."""
         env = cls("current-interpreter")
@@ -204,8 +231,9 @@ class Environment:
         if cd is not None:
             reqs += cd.render_requirements()
             python = cd.python_version
-        return {"kind": "venv", "python": python, "requirements": canonical_requirements(reqs),
-                "image": self.docker.base_image}
+        kept, dropped = split_azureml(canonical_requirements(reqs))
+        spec = {"kind": "venv", "python": python, "requirements": kept, "image": self.docker.base_image}
+        return {**spec, "dropped": dropped} if dropped else spec
 
     def compute_hash(self) -> str:
         return compute_spec_hash(self.compute_spec())
@@ -255,14 +283,29 @@ class Environment:
 
     @staticmethod
     def get(workspace: Workspace, name: str, version: str | int | None = None) -> Environment:
-        """The latest version of ``name`` or the given one; ``name`` may be a reference (``env:2``, ``env@latest``)."""
+        """The latest version of ``name`` or the given one; ``name`` may be a reference (``env:2``, ``env@latest``).
+        A name nobody registered may be a curated ``AzureML-…`` one (``trainyard.curated``)."""
         ref_name, ref_version = parse_ref(name, "environment", EnvironmentError_)
-        return Environment.from_dict(environment_registry(workspace.root).get(
-            ref_name, version if ref_version is None else ref_version))
+        registry = environment_registry(workspace.root)
+        version = version if ref_version is None else ref_version
+        if ref_name not in registry.names() and version in (None, "latest"):
+            curated = _curated(ref_name)
+            if curated is not None:
+                return curated
+            close = render_closest(ref_name, [*registry.names(), *CURATED_NAMES])
+            raise EnvironmentError_(
+                f"no environment named {ref_name!r} (registered or curated). "
+                + (f"Closest names: {', '.join(close)}. " if close else "")
+                + "Register one with env.register(ws), or see Environment.list(ws)")
+        return Environment.from_dict(registry.get(ref_name, version))
 
     @staticmethod
-    def list(workspace: Workspace) -> dict[str, Environment]:
-        return {n: Environment.get(workspace, n) for n in environment_registry(workspace.root).names()}
+    def list(workspace: Workspace, curated: bool = True) -> dict[str, Environment]:
+        """Registered environments (latest versions), then the curated names not shadowed by one."""
+        out = {n: Environment.get(workspace, n) for n in environment_registry(workspace.root).names()}
+        if curated:
+            out.update({n: _curated(n) for n in CURATED_NAMES if n not in out})
+        return out
 
     def __repr__(self) -> str:
         return f"Environment(name={self.name!r}, version={self.version!r})"
@@ -271,6 +314,17 @@ class Environment:
 def environment_registry(root: str | os.PathLike) -> VersionedRegistry:
     return VersionedRegistry(Path(root) / "environments", RECORD, "environment", "register it with env.register(ws)",
                              EnvironmentError_)
+
+
+def _curated(name: str) -> Environment | None:
+    """The built-in environment for a curated ``AzureML-…`` name, or None."""
+    requirements = resolve_curated(name)
+    if requirements is None:
+        return None
+    env = Environment(name)
+    env.version = "curated"
+    env._requirements = requirements
+    return env
 
 
 def compute_spec_hash(spec: dict) -> str:

@@ -1,11 +1,13 @@
 """Errors raised by Trainyard. Library code raises; only the CLI turns them into messages.
 
-    TrainyardError
+    TrainyardError                (v1: AzureMLException)
     ├── WorkspaceError            config missing or invalid
-    │   └── ComputeTargetException  no compute of that name (Azure ML v1 name)
-    ├── JobSpecError              job.yml / ScriptRunConfig invalid (carries ``key``)
+    │   └── ComputeTargetException  no compute of that name; provisioning failed (Azure ML v1 name)
+    ├── UserErrorException        v1's family for a caller's mistake; what v1 code catches
+    │   ├── JobSpecError          job.yml / ScriptRunConfig invalid (carries ``key``)
+    │   ├── EnvironmentError_     environment spec invalid, unknown name, build failed
+    │   └── DatasetError          unknown dataset, bad source, malformed table (file and line)
     ├── SnapshotError             source directory over a limit, unreadable
-    ├── EnvironmentError_         environment spec invalid or build failed
     ├── TransportError            talking to a node failed
     │   ├── ConnectError          (issue: SSH pools)
     │   ├── AuthError
@@ -16,8 +18,8 @@
     ├── RunError                  run failed / not found / bad state (carries ``run_id``)
     │   └── ActivityFailedException  wait_for_completion(raise_on_error=True) on a failed run
     ├── RegistryError             model registry: unknown model, bad name, missing files
-    ├── DatasetError
     ├── QueryError                dashboard: a runs filter or sort it cannot parse
+    ├── PortError                 `trainyard port`: unreadable file or notebook
     └── TemplateError             scaffolder: unknown template, bad variable, target not empty
 """
 
@@ -36,7 +38,11 @@ class ComputeTargetException(WorkspaceError):
     pass
 
 
-class JobSpecError(TrainyardError):
+class UserErrorException(TrainyardError):
+    """A mistake of the caller (v1 name): v1 code catches this around lookups such as get_by_name."""
+
+
+class JobSpecError(UserErrorException):
     def __init__(self, message: str, key: str | None = None, path: str | None = None):
         where = f"{path}: " if path else ""
         super().__init__(f"{where}{message}")
@@ -48,7 +54,7 @@ class SnapshotError(TrainyardError):
     pass
 
 
-class EnvironmentError_(TrainyardError):
+class EnvironmentError_(UserErrorException):
     pass
 
 
@@ -105,7 +111,11 @@ class RegistryError(TrainyardError):
     pass
 
 
-class DatasetError(TrainyardError):
+class DatasetError(UserErrorException):
+    pass
+
+
+class PortError(TrainyardError):
     pass
 
 

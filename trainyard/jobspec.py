@@ -50,6 +50,7 @@ class InputSpec:
     path: str | None = None
     mode: str = DOWNLOAD
     value_type: str | None = None  # a literal's string|integer|number|boolean (declared, else from its value)
+    recipe: dict | None = None  # a tabular dataset's recipe (trainers.tabular), for run.input_datasets
 
     @property
     def is_literal(self) -> bool:

@@ -26,12 +26,26 @@ class RunConfiguration:
         self.environment_variables: dict[str, str] = {}
 
 
+class DockerConfiguration:
+    """v1's ``DockerConfiguration(use_docker=True)``: accepted and recorded; nodes run jobs without containers
+    (``env.docker.base_image`` is noted in the build log)."""
+
+    def __init__(self, use_docker: bool | None = None, shm_size: str | None = None,
+                 shared_volumes: bool | None = None, arguments: list | None = None):
+        self.use_docker = use_docker
+        self.shm_size = shm_size
+        self.shared_volumes = shared_volumes
+        self.arguments = list(arguments or [])
+
+
 class ScriptRunConfig:
     def __init__(self, source_directory: str | os.PathLike, script: str | None = None,
                  arguments: list | None = None, run_config: RunConfiguration | None = None,
                  compute_target: Any = None, environment: Environment | None = None,
                  command: str | list | None = None, max_run_duration_seconds: int = DEFAULT_TIMEOUT,
-                 register_model: dict | None = None, distributed_job_config: Any = None):
+                 register_model: dict | None = None, distributed_job_config: Any = None,
+                 docker_runtime_config: DockerConfiguration | None = None):
+        self.docker_runtime_config = docker_runtime_config
         self.source_directory = str(source_directory)
         self.script = script
         self.command = command

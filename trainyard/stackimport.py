@@ -11,9 +11,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from trainers._atomic import write_bytes_atomic
-
 from .errors import WorkspaceError
+from .stackconfig import render_stack_config
 from .workspace import CONFIG_DIR, CONFIG_NAME, parse_config, write_config
 
 
@@ -32,19 +31,8 @@ def fetch_stack_outputs(stack: str | None = None) -> dict:
 
 def import_stack(outputs: dict, directory: str | Path = ".", config_path: str | Path | None = None) -> Path:
     """Write the workspace config (and the client key file) from stack outputs; returns the config path."""
-    if not isinstance(outputs.get("workspace"), dict):
-        raise WorkspaceError("the stack outputs have no 'workspace' object; is this a Trainyard stack?")
-    config = json.loads(json.dumps(outputs["workspace"]))
     path = Path(config_path) if config_path else Path(directory) / CONFIG_DIR / CONFIG_NAME
-    private = outputs.get("clientPrivateKey")
-    if private:
-        if "PRIVATE KEY" not in private:
-            raise WorkspaceError("clientPrivateKey is not an OpenSSH private key (was --show-secrets given?)")
-        key_path = path.parent / "keys" / f"{config.get('name', 'stack')}_ed25519"
-        write_bytes_atomic(key_path, private.encode(), mode=0o600)
-        for compute in config.get("computes", {}).values():
-            for node in compute.get("nodes", []):
-                node.setdefault("identity_file", str(key_path.resolve()))
+    config = render_stack_config(outputs, path.parent / "keys")
     parse_config(config, "stack outputs")
     write_config(path, config)
     return path

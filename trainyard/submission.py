@@ -151,6 +151,7 @@ def submit(workspace: Workspace, spec: JobSpec, tags: dict | None = None, progre
             env = {**environment.environment_variables, **spec.environment_variables,
                    "TRAINYARD_RUN_ID": run_id, "TRAINYARD_EXPERIMENT": spec.experiment_name,
                    "TRAINYARD_RUN_DIR": node_run_dir, "TRAINYARD_INPUTS": json.dumps(input_paths),
+                   "TRAINYARD_TABULAR": json.dumps({name: i.recipe for name, i in spec.inputs.items() if i.recipe}),
                    "PYTHONUNBUFFERED": "1",
                    **{f"TRAINYARD_INPUT_{name.upper()}": p for name, p in input_paths.items()}}
             jobs.append({"command": command, "environment": env_spec, "python": n.python, "uv": n.uv_path(),

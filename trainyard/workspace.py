@@ -25,7 +25,9 @@ DEFAULT_LIMITS = {"max_snapshot_bytes": 300 * 1024 * 1024, "max_snapshot_files":
                   "max_output_file_bytes": 20 << 30, "cancel_grace_seconds": 10,
                   "not_responding_after_seconds": 30, "min_free_disk_bytes": 1 << 30}
 LOCAL_COMPUTE = {"type": "local", "root": "~/.trainyard"}
-KNOWN_KEYS = {"name", "root", "computes", "registry", "limits", "storage"}
+KNOWN_KEYS = {"name", "root", "computes", "registry", "limits", "storage", "location", "subscription_id",
+              "resource_group"}
+LOCAL = "local"  # what location, subscription_id and resource_group say when the config does not
 
 
 STORE_MARKERS = ("experiments", "models", "datasets", "environments")  # a node root has envs/, runs/ instead
@@ -172,6 +174,36 @@ class Workspace:
                 "Attach machines with `trainyard compute attach`."
             ) from None
 
+    # -- v1 attributes notebooks print or index ------------------------------------------------------
+    location = property(lambda self: self._config.get("location", LOCAL))
+    subscription_id = property(lambda self: self._config.get("subscription_id", LOCAL))
+    resource_group = property(lambda self: self._config.get("resource_group", LOCAL))
+
+    # ws.experiments and ws.models are not here: Experiment and Model import the workspace, and the layer
+    # rules forbid the cycle (see README, Limitations); Model.list(ws, latest=True) serves.
+    @property
+    def datasets(self) -> dict[str, Any]:
+        from .dataset import Dataset  # start-up time: loading a workspace does not load datasets
+
+        return {ds.name: ds for ds in Dataset.list(self)}
+
+    @property
+    def environments(self) -> dict[str, Any]:
+        from .environment import Environment  # start-up time: nor environments (yaml)
+
+        return Environment.list(self)
+
+    def get_default_datastore(self) -> Any:
+        from .datastore import Datastore  # start-up time: loading a workspace does not load datastores
+
+        return Datastore.get_default(self)
+
+    @property
+    def datastores(self) -> dict[str, Any]:
+        from .datastore import Datastore  # start-up time: nor datastores
+
+        return {n: Datastore(self, n) for n in Datastore.list_names(self)}
+
     @property
     def limits(self) -> dict:
         return self._config["limits"]
@@ -204,14 +236,19 @@ class Workspace:
 
         self._update_config(change)
 
-    def save_compute(self, name: str, compute: dict) -> None:
-        """Save ``compute`` as ``name`` (replacing one of the same type) and write the config file."""
+    def save_compute(self, name: str, compute: dict | None) -> None:
+        """Save ``compute`` as ``name`` (replacing one of the same type; None removes it) and write the config
+        file — the embedded default is written out first."""
         def change(config: dict) -> None:
-            existing = config.setdefault("computes", {}).get(name)
+            computes = config.setdefault("computes", {})
+            existing = computes.get(name)
+            if compute is None:
+                computes.pop(name, None)
+                return
             if existing and existing.get("type") != compute["type"]:
                 raise WorkspaceError(f"compute {name!r} exists and is of type {existing.get('type')!r}, not "
                                      f"{compute['type']}; choose another name")
-            config["computes"][name] = compute
+            computes[name] = compute
 
         self._update_config(change)
 
@@ -224,6 +261,9 @@ class Workspace:
         change(config)
         write_config(self.config_path, config)
         self._config = parse_config({**config, "name": self.name}, str(self.config_path))
+
+    def compute_names(self) -> list[str]:
+        return list(self._config["computes"])
 
     def __repr__(self) -> str:
         return f"Workspace(name={self.name!r}, root={str(self.root)!r})"

@@ -283,7 +283,7 @@ def test_queue_six_runs_two_slots(pool, tmp_path):
     job = make_project(tmp_path)
     ids = []
     for _ in range(6):
-        out = submit(job, "--detach", "--set", "inputs.sleep=5")
+        out = submit(job, "--detach", "--set", "inputs.sleep=8")
         assert out.returncode == 0, out.stderr
         ids.append(out.stdout.strip())
     listed = json.loads(run_cli("runs", "list", "--json").stdout)

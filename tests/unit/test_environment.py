@@ -68,6 +68,7 @@ def test_register_versions_by_content(tmp_path):
     assert (v1.version, same.version, v2.version) == ("1", "1", "2")
     assert Environment.get(ws, "env").version == "2"
     assert Environment.get(ws, "env", 1).compute_spec()["requirements"] == ["six"]
-    assert list(Environment.list(ws)) == ["env"]
+    assert list(Environment.list(ws, curated=False)) == ["env"]
+    assert list(Environment.list(ws))[0] == "env"  # then the curated names
     with pytest.raises(EnvironmentError_, match="no environment named .nope."):
         Environment.get(ws, "nope")

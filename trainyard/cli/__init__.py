@@ -24,7 +24,7 @@ EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 128 + signal.SIGTERM
 
 COMMANDS = ("workspace", "compute", "scaffold", "submit", "runs", "models", "datasets", "environments", "ui", "gc",
-            "sweeps")
+            "sweeps", "port")
 
 
 class TrainyardGroup(click.Group):

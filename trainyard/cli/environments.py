@@ -9,14 +9,14 @@ from ._render import echo_json, echo_table, load_workspace
 
 @click.group()
 def environments() -> None:
-    """Registered environments: list, show, register."""
+    """Registered and curated (AzureML-…) environments: list, show, register."""
 
 
 @environments.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def list_(ctx: click.Context, as_json: bool) -> None:
-    """List registered environments (latest version of each)."""
+    """List registered environments (latest version of each), then the curated AzureML-… names."""
     envs = Environment.list(load_workspace(ctx))
     if as_json:
         echo_json([e.to_dict() for e in envs.values()])

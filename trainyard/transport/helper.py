@@ -39,14 +39,17 @@ sys.exit(main(sys.argv[1:]))
 IDEMPOTENT = {"info", "have", "poll", "list_files", "cancel", "put_manifest", "gc"}
 
 
-def helper_files() -> list[Path]:
-    return sorted(Path(trainers.__file__).parent.glob("*.py"))
+def helper_files() -> dict[str, Path]:
+    """The ``trainers`` sources by path relative to the package, with sub-packages (``compat/azureml``: the
+    v1 shim jobs import)."""
+    base = Path(trainers.__file__).parent
+    return {p.relative_to(base).as_posix(): p for p in sorted(base.rglob("*.py"))}
 
 
 @functools.cache
 def helper_oid() -> str:
     """The helper's version on nodes: a hash of the ``trainers`` sources."""
-    listing = "\n".join(f"{p.name} {hash_file(p)}" for p in helper_files())
+    listing = "\n".join(f"{rel} {hash_file(p)}" for rel, p in helper_files().items())
     return hashlib.sha256(listing.encode()).hexdigest()[:24]
 
 

@@ -11,6 +11,7 @@ NodeStepError, as on every node. Remote commands are argv lists joined with ``sh
 from __future__ import annotations
 
 import os
+import posixpath
 import shlex
 import socket
 import stat
@@ -285,9 +286,11 @@ class SSHNode(HelperNode):
             sftp.stat(f"{target}/.complete")
         except OSError:
             tmp = f"{target}.tmp-{os.getpid()}"
-            _makedirs(sftp, f"{tmp}/trainers")
-            for p in helper_files():
-                sftp.put(str(p), f"{tmp}/trainers/{p.name}")
+            files = helper_files()
+            for d in sorted({posixpath.dirname(rel) for rel in files}):
+                _makedirs(sftp, posixpath.join(tmp, "trainers", d))
+            for rel, p in files.items():
+                sftp.put(str(p), f"{tmp}/trainers/{rel}")
             with sftp.open(f"{tmp}/.complete", "w") as fh:
                 fh.write(helper_oid())
             try:

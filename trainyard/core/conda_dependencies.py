@@ -1,0 +1,5 @@
+"""``trainyard.core.conda_dependencies`` (v1 ``azureml.core.conda_dependencies``)."""
+
+from trainyard.environment import CondaDependencies
+
+__all__ = ["CondaDependencies"]

@@ -1,0 +1,5 @@
+"""``trainyard.core.datastore`` (v1 ``azureml.core.datastore``)."""
+
+from trainyard.datastore import Datastore
+
+__all__ = ["Datastore"]
