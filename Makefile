@@ -1,4 +1,5 @@
-# Trainyard: `make demo` runs the main job on the embedded local workspace; `make test` runs the tests.
+# Trainyard: `make demo` runs the main job on the embedded local workspace, then serves the model it
+# registered and scores two rows; `make test` runs the tests.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -18,7 +19,12 @@ demo: install
 	@d=$$(mktemp -d -t trainyard-demo.XXXXXX) && echo "demo workspace: $$d" && \
 	  $(PY) -m scripts.scaffold iris-svm -o $$d/iris-svm && \
 	  cd $$d && $(CURDIR)/$(PY) $(CURDIR)/scripts/submit.py iris-svm/job.yml && \
-	  $(CURDIR)/$(TY) models list
+	  $(CURDIR)/$(TY) models list && \
+	  $(CURDIR)/$(TY) models deploy sklearn-iris --name iris-demo --overwrite && \
+	  echo '{"data": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}' > rows.json && \
+	  echo "predictions for two rows (setosa, virginica expected):" && \
+	  { $(CURDIR)/$(TY) services test iris-demo --data rows.json; rc=$$?; \
+	    $(CURDIR)/$(TY) services delete iris-demo; exit $$rc; }
 
 lint: install
 	$(VENV)/bin/ruff check trainyard trainers scripts tests benchmarks infra templates

@@ -28,6 +28,7 @@ from ._atomic import read_json, write_json_atomic
 from .cleanup import collect
 from .envbuild import find_uv
 from .objects import NodeError, ObjectStore, hash_file, manifest_bytes
+from .service import VERBS as SERVICE_VERBS
 from .status import ACTIVE_ON_NODE, FAILED, LOST, PREPARING, QUEUED, has_ended_on_node, is_terminal
 from .stream import read_frames, write_frame
 from .supervisor import TRAINERS_PARENT, is_alive
@@ -267,7 +268,8 @@ def apply_manifest_delta(payload: dict, base: list[dict] | None) -> list[dict]:
     return list(by_path.values())
 
 
-VERBS = {"info", "have", "put_manifest", "materialise", "launch", "poll", "cancel", "list_files", "gc"}
+VERBS = {"info", "have", "put_manifest", "materialise", "launch", "poll", "cancel", "list_files", "gc",
+         *SERVICE_VERBS}
 
 
 def dispatch(root: str | os.PathLike, verb: str, payload: dict) -> dict:
@@ -275,6 +277,8 @@ def dispatch(root: str | os.PathLike, verb: str, payload: dict) -> dict:
         return slurm.dispatch(Node(root), verb, payload)
     if verb not in VERBS:
         raise NodeError(f"unknown node verb {verb!r}")
+    if verb in SERVICE_VERBS:
+        return SERVICE_VERBS[verb](Node(root), payload)
     return getattr(Node(root), verb)(payload)
 
 

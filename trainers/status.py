@@ -44,3 +44,10 @@ def has_ended_on_node(state: str | None) -> bool:
 def run_status_of(node_state: str) -> str:
     """The run status a node state becomes once the run is finalized (pure): Lost → Failed."""
     return FAILED if node_state == LOST else node_state
+
+
+# Service (web service) states, as Azure ML v1's Webservice.state spells them.
+TRANSITIONING = "Transitioning"
+HEALTHY = "Healthy"
+UNHEALTHY = "Unhealthy"
+SERVICE_STATES = (TRANSITIONING, HEALTHY, UNHEALTHY, FAILED)

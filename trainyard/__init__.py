@@ -22,19 +22,22 @@ _SOURCES = {
     "CondaDependencies": "environment", "Environment": "environment",
     "ActivityFailedException": "errors", "ComputeTargetException": "errors", "DatasetError": "errors",
     "JobSpecError": "errors", "RegistryError": "errors", "RunError": "errors", "SnapshotError": "errors",
-    "TrainyardError": "errors", "WorkspaceError": "errors",
+    "TrainyardError": "errors", "WebserviceException": "errors", "WorkspaceError": "errors",
     "Experiment": "experiment",
+    "InferenceConfig": "inference",
     "Model": "model", "ResourceConfiguration": "model",
     "Run": "run", "RunDetails": "ui.widgets",
     "RunConfiguration": "script_run_config", "ScriptRunConfig": "script_run_config",
+    "AciWebservice": "service", "AksWebservice": "service", "LocalWebservice": "service", "Webservice": "service",
     "Workspace": "workspace",
 }
 __all__ = [
-    "ActivityFailedException", "AmlCompute", "ComputeTarget", "ComputeTargetException", "CondaDependencies", "Dataset",
-    "DatasetConsumptionConfig", "DatasetError", "Datastore", "Environment", "Experiment", "FileDataset", "JobSpecError",
+    "AciWebservice", "ActivityFailedException", "AksWebservice", "AmlCompute", "ComputeTarget", "ComputeTargetException", "CondaDependencies", "Dataset",
+    "DatasetConsumptionConfig", "DatasetError", "Datastore", "Environment", "Experiment", "FileDataset", "InferenceConfig", "JobSpecError", "LocalWebservice",
     "Model", "MpiConfiguration", "PyTorchConfiguration", "RegistryError", "ResourceConfiguration", "Run",
     "RunConfiguration", "RunDetails", "RunError",
-    "ScriptRunConfig", "SnapshotError", "TabularDataset", "TrainyardError", "UserErrorException", "Workspace", "WorkspaceError",
+    "ScriptRunConfig", "SnapshotError", "TabularDataset", "TrainyardError", "UserErrorException", "Webservice",
+    "WebserviceException", "Workspace", "WorkspaceError",
     # HyperDrive (trainyard.hyperdrive)
     "BanditPolicy", "BayesianParameterSampling", "GridParameterSampling", "HyperDriveConfig", "HyperDriveRun",
     "MedianStoppingPolicy", "NoTerminationPolicy", "PrimaryMetricGoal", "RandomParameterSampling",
@@ -60,6 +63,7 @@ if TYPE_CHECKING:
         SnapshotError,
         TrainyardError,
         UserErrorException,
+        WebserviceException,
         WorkspaceError,
     )
     from .experiment import Experiment
@@ -85,10 +89,12 @@ if TYPE_CHECKING:
         randint,
         uniform,
     )
+    from .inference import InferenceConfig
     from .model import Model, ResourceConfiguration
     from .provisioning import AmlCompute
     from .run import Run
     from .script_run_config import RunConfiguration, ScriptRunConfig
+    from .service import AciWebservice, AksWebservice, LocalWebservice, Webservice
     from .ui.widgets import RunDetails
     from .workspace import Workspace
 

@@ -20,7 +20,8 @@
     ├── RegistryError             model registry: unknown model, bad name, missing files
     ├── QueryError                dashboard: a runs filter or sort it cannot parse
     ├── PortError                 `trainyard port`: unreadable file or notebook
-    └── TemplateError             scaffolder: unknown template, bad variable, target not empty
+    ├── TemplateError             scaffolder: unknown template, bad variable, target not empty
+    └── WebserviceException       web service: deploy, reach, change (Azure ML v1 name)
 """
 
 from __future__ import annotations
@@ -125,3 +126,7 @@ class QueryError(TrainyardError):
 
 class TemplateError(TrainyardError):
     pass
+
+
+class WebserviceException(TrainyardError):
+    """A web service could not be deployed, reached or changed (v1's name)."""

@@ -1,13 +1,14 @@
-"""``trainyard.exceptions`` (v1 ``azureml.exceptions``): the error classes v1 code catches.
-``WebserviceException`` joins when the deploy issue lands."""
+"""``trainyard.exceptions`` (v1 ``azureml.exceptions``): the error classes v1 code catches."""
 
 from trainyard.errors import (
     ActivityFailedException,
     ComputeTargetException,
     TrainyardError,
     UserErrorException,
+    WebserviceException,
 )
 
 AzureMLException = TrainyardError  # v1's base class
 
-__all__ = ["ActivityFailedException", "AzureMLException", "ComputeTargetException", "UserErrorException"]
+__all__ = ["ActivityFailedException", "AzureMLException", "ComputeTargetException", "UserErrorException",
+           "WebserviceException"]

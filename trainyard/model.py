@@ -17,6 +17,7 @@ from typing import Any
 from trainers.objects import hash_file
 
 from .errors import RegistryError
+from .inference import InferenceConfig  # noqa: F401 - v1 has it in azureml.core.model
 from .registration import Framework, model_registry, register_model_files
 from .registry import parse_ref
 from .workspace import Workspace
@@ -104,6 +105,16 @@ class Model:
     @staticmethod
     def get_model_path(model_name: str, version: int | None = None, _workspace: Workspace | None = None) -> str:
         return str(Model(_workspace or Workspace.load(), model_name, version).path)
+
+    @staticmethod
+    def deploy(workspace: Workspace, name: str, models: list, inference_config=None, deployment_config=None,
+               deployment_target=None, overwrite: bool = False, show_output: bool = False):
+        """Serve ``models`` as web service ``name`` (returns a ``Webservice``; see ``trainyard.deployment``)."""
+        from .deployment import deploy  # start-up time: the registry commands do not load deployment
+        from .service import Webservice  # start-up time
+
+        record = deploy(workspace, name, models, inference_config, deployment_config, deployment_target, overwrite)
+        return Webservice(workspace, record["name"])
 
     def download(self, target_dir: str | os.PathLike = ".", exist_ok: bool = False) -> str:
         """Copy the model's files to ``target_dir``, verifying each sha256; returns the model path."""

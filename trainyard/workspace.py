@@ -164,6 +164,12 @@ class Workspace:
 
         return {n: ComputeTarget(self, n) for n in self._config["computes"]}
 
+    @property
+    def webservices(self) -> dict[str, Any]:
+        from .service import Webservice  # start-up time: loading a workspace does not load deployment
+
+        return {s.name: s for s in Webservice.list(self)}
+
     def compute_config(self, name: str) -> dict:
         try:
             return self._config["computes"][name]

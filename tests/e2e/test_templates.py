@@ -1,5 +1,6 @@
 """The three framework templates end to end on the local compute, with their real environments: scaffold →
-submit (small budget) → Completed → registered model that a fresh process loads and uses."""
+submit (small budget) → Completed → registered model that a fresh process loads and uses, and that a no-code
+deployment serves from the same environment."""
 
 from __future__ import annotations
 
@@ -26,13 +27,16 @@ BUDGET = {
     "keras-mnist": ["--set", "inputs.max_train_samples=1000", "--set", "inputs.epochs=1"],
     "pytorch-cifar": ["--set", "inputs.epochs=1"],
 }
+NOCODE_ROWS = {"sklearn-mnist": [[0.0] * 784] * 3, "keras-mnist": [[0.0] * 784] * 3,
+               "pytorch-cifar": [[[[0.0] * 32] * 32] * 3] * 3}
 METRICS = {"sklearn-mnist": ("accuracy", 0.7), "keras-mnist": ("Final test accuracy", 0.7),
            "pytorch-cifar": ("epoch test accuracy", 0.0)}  # 48 synthetic images: only that it was measured
 
 
 @pytest.mark.parametrize("template", ["sklearn-mnist", "keras-mnist", "pytorch-cifar"])
 def test_template_trains_registers_and_loads(template, tmp_path):
-    """Scaffold, train on a small budget, register; a fresh process loads the model and predicts."""
+    """Scaffold, train on a small budget, register; a fresh process loads the model and predicts, and a no-code
+    deployment of it answers from the training environment."""
     data = SHARED / "data" / "mnist" if "mnist" in template else write_cifar(tmp_path / "cifar", 48, 24).parent
     made = subprocess.run([sys.executable, "-m", "scripts.scaffold", template, "-o", str(tmp_path / "p"),
                            "--set", f"data={data}"], cwd=REPO, capture_output=True, text=True)
@@ -51,3 +55,11 @@ def test_template_trains_registers_and_loads(template, tmp_path):
     code, expected = LOADERS[template]
     check = subprocess.run([python, "-c", code, path], capture_output=True, text=True, cwd=tmp_path)
     assert check.stdout.strip().splitlines()[-1] == expected, check.stderr[-2000:]
+    service = Model.deploy(ws, f"{template}-svc", [model])  # no-code: the built-in scoring for its framework
+    try:
+        service.wait_for_deployment(timeout_sec=600)
+        assert service.refresh()["environment"]["cache_hit"] is True  # the training environment, no rebuild
+        answer = service.run({"data": NOCODE_ROWS[template]})
+        assert f"({len(answer)},{'' if template == 'sklearn-mnist' else ' ' + str(len(answer[0]))})" == expected
+    finally:
+        service.delete()

@@ -23,8 +23,8 @@ EXIT_RUN_CANCELED = 4
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 128 + signal.SIGTERM
 
-COMMANDS = ("workspace", "compute", "scaffold", "submit", "runs", "models", "datasets", "environments", "ui", "gc",
-            "sweeps", "port")
+COMMANDS = ("workspace", "compute", "scaffold", "submit", "runs", "models", "datasets", "environments", "services",
+            "ui", "gc", "sweeps", "port")
 
 
 class TrainyardGroup(click.Group):

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import sys
+
 import click
 
 from ..model import Model
 from ..run import Run
 from ..runstore import RunStore
+from . import EXIT_INTERRUPTED
 from ._complete import complete_model, complete_run_id
-from ._render import echo_json, echo_table, fmt_time, load_workspace, parse_pairs
+from ._render import echo_json, echo_table, fmt_time, load_workspace, parse_pairs, progress
 
 
 def _model(ctx: click.Context, ref: str) -> Model:
@@ -94,3 +97,55 @@ def register(ctx: click.Context, name: str, path: str, run_id: str | None, frame
 def download(ctx: click.Context, ref: str, output: str, force: bool) -> None:
     """Copy a model's files out of the registry (sha256-verified)."""
     click.echo(_model(ctx, ref).download(output, exist_ok=force))
+
+
+@models.command("deploy")
+@click.argument("ref", metavar="NAME[:VERSION]")
+@click.option("--name", "service_name", required=True, help="Service name (3-32 lowercase letters, digits, '-').")
+@click.option("--compute", default="local", show_default=True, help="Compute to serve on (local or an SSH pool).")
+@click.option("--entry-script", help="score.py with init() and run(raw_data); without it, no-code deployment.")
+@click.option("--source-dir", help="Folder holding the entry script (default: the script's folder).")
+@click.option("--environment", "environment_ref", metavar="NAME[:VERSION]",
+              help="Registered environment (default: the one the model was trained in).")
+@click.option("--auth", is_flag=True, help="Require a key (Authorization: Bearer KEY).")
+@click.option("--port", type=int, help="Port on the node (default: a free one).")
+@click.option("--overwrite", is_flag=True, help="Replace a service of that name.")
+@click.option("--no-wait", is_flag=True, help="Return once started, without waiting until Healthy.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def deploy(ctx: click.Context, ref: str, service_name: str, compute: str, entry_script: str | None,
+           source_dir: str | None, environment_ref: str | None, auth: bool, port: int | None, overwrite: bool,
+           no_wait: bool, as_json: bool) -> None:
+    """Serve a registered model as a web service (v1 Model.deploy) and wait until it is Healthy."""
+    from ..deployment import deploy  # start-up time
+    from ..environment import Environment  # start-up time: `models list` and friends do not load these
+    from ..inference import InferenceConfig  # start-up time
+    from ..service import LocalWebservice, Webservice  # start-up time
+    from .services import describe, where  # start-up time
+
+    ws = load_workspace(ctx)
+    config = None
+    if entry_script or source_dir or environment_ref:
+        if not entry_script:
+            raise click.UsageError("--source-dir/--environment need --entry-script (the score.py to run)")
+        env = None
+        if environment_ref:
+            name, _, version = environment_ref.replace("@", ":").partition(":")
+            env = Environment.get(ws, name, version or None)
+        config = InferenceConfig(entry_script, source_dir, env)
+    record = deploy(ws, service_name, [_model(ctx, ref)], config,
+                    LocalWebservice.deploy_configuration(port=port, auth_enabled=auth, compute_target=compute),
+                    overwrite=overwrite, progress=progress)
+    service = Webservice(ws, record["name"])
+    if not no_wait:
+        try:
+            service.wait_for_deployment(progress=progress)
+        except KeyboardInterrupt:
+            click.echo(f"interrupted; the service keeps starting on its node: `trainyard services show "
+                       f"{service_name}` follows it, `trainyard services delete {service_name}` stops it", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+    info = describe(service)
+    if as_json:
+        echo_json(info)
+    else:
+        click.echo(where(info))

@@ -1,6 +1,6 @@
-"""``trainyard.core.model`` (v1 ``azureml.core.model``). ``InferenceConfig`` joins when the deploy issue
-lands (``trainyard.model.InferenceConfig``)."""
+"""``trainyard.core.model`` (v1 ``azureml.core.model``)."""
 
+from trainyard.inference import InferenceConfig
 from trainyard.model import Model
 
-__all__ = ["Model"]
+__all__ = ["InferenceConfig", "Model"]

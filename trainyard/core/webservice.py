@@ -1,8 +1,5 @@
-"""``trainyard.core.webservice`` (v1 ``azureml.core.webservice``).
+"""``trainyard.core.webservice`` (v1 ``azureml.core.webservice``): re-exports of ``trainyard.service``."""
 
-Webservice, LocalWebservice, AciWebservice and AksWebservice are re-exported here from
-``trainyard.service`` once the deploy issue lands; until then this path exists and is empty, and
-``trainyard port`` reports the names as unsupported.
-"""
+from trainyard.service import AciWebservice, AksWebservice, LocalWebservice, Webservice
 
-__all__: list[str] = []
+__all__ = ["AciWebservice", "AksWebservice", "LocalWebservice", "Webservice"]

@@ -36,7 +36,8 @@ sys.path.insert(0, helper)
 from trainers.node import main
 sys.exit(main(sys.argv[1:]))
 """
-IDEMPOTENT = {"info", "have", "poll", "list_files", "cancel", "put_manifest", "gc"}
+IDEMPOTENT = {"info", "have", "poll", "list_files", "cancel", "put_manifest", "gc", "service_status",
+              "service_logs", "service_list"}
 
 
 def helper_files() -> dict[str, Path]:

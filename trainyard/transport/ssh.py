@@ -274,6 +274,19 @@ class SSHNode(HelperNode):
         err = pipe.recv_stderr(65536).decode(errors="replace") if pipe.recv_stderr_ready() else ""
         raise CommandError(helper_shown(self.config), code, err or "the node helper exited")
 
+    def open_tunnel(self, host: str, port: int):
+        """A channel to ``host:port`` as the node sees it (``direct-tcpip``), for forwarding a service port."""
+        transport = self._transport
+        if transport is None or not transport.is_active():
+            with self._lock:
+                transport = self.connect()
+        try:
+            return transport.open_channel("direct-tcpip", (host, port), ("127.0.0.1", 0),
+                                          timeout=self.config.connect_timeout)
+        except LINK_ERRORS as exc:
+            raise translate(exc, ConnectError, f"cannot reach {host}:{port} through {self.config.host}:"
+                            f"{self.config.port}", "is the service running?") from exc
+
     # -- the helper -----------------------------------------------------------------------------------
     def ship_helper(self) -> str:
         """Copy ``trainers`` to ``ROOT/helper/<oid>/`` over SFTP (once per content); returns that directory."""
