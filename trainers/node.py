@@ -16,7 +16,9 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -31,11 +33,12 @@ from .objects import NodeError, ObjectStore, hash_file, manifest_bytes
 from .service import VERBS as SERVICE_VERBS
 from .status import ACTIVE_ON_NODE, FAILED, LOST, PREPARING, QUEUED, has_ended_on_node, is_terminal
 from .stream import read_frames, write_frame
-from .supervisor import TRAINERS_PARENT, is_alive
+from .supervisor import LOW_DISK_BYTES, TRAINERS_PARENT, is_alive, spawn_detached
 
 MAX_CHUNK = 512 * 1024
 MAX_POLL_WAIT = 5.0  # seconds a poll may be held open
 POLL_INTERVAL = 0.02
+RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,299}")
 
 
 class Node:
@@ -44,17 +47,16 @@ class Node:
         self.objects = ObjectStore(self.root / "objects")
 
     def run_dir(self, run_id: str) -> Path:
-        if "/" in run_id or run_id.startswith("."):
-            raise NodeError(f"invalid run id {run_id!r}")
+        if not isinstance(run_id, str) or not RUN_ID_RE.fullmatch(run_id):
+            raise NodeError(f"invalid run id {run_id!r}: letters, digits, '_' and '-' only")
         return self.root / "runs" / run_id
 
     # -- verbs ----------------------------------------------------------------------------------
     def info(self, payload: dict) -> dict:
         self.root.mkdir(parents=True, exist_ok=True)
-        runs = {}
-        for run_id in self.active_runs():
-            runs[run_id] = (read_json(self.run_dir(run_id) / "status.json") or {}).get("state")
-        return {"python": sys.version.split()[0], "executable": sys.executable, "root": str(self.root),
+        problems: list[str] = []
+        runs = {d.name: st["state"] for d, st in self.run_statuses(problems) if not is_terminal(st.get("state"))}
+        return {"problems": problems, "python": sys.version.split()[0], "executable": sys.executable, "root": str(self.root),
                 "uv": find_uv(self.root), "free_disk": shutil.disk_usage(self.root).free,
                 "gpus": _count_gpus(), "runs": sorted(runs), "busy_slots": _busy_slots(self.root),
                 "running": sorted(r for r, s in runs.items() if s in ACTIVE_ON_NODE),
@@ -155,10 +157,9 @@ class Node:
                                                     "updated": time.time()})
         env = {**os.environ, "PYTHONPATH": TRAINERS_PARENT}
         # -S: the supervisor is standard library only, so skip site-packages and their .pth start-up cost
-        proc = subprocess.Popen([sys.executable, "-S", "-m", "trainers.supervisor", str(run_dir)], cwd=run_dir,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=open(run_dir / "supervisor.log", "ab"), env=env, start_new_session=True)
-        return {"supervisor_pid": proc.pid}
+        pid = spawn_detached([sys.executable, "-S", "-m", "trainers.supervisor", str(run_dir)], run_dir, env,
+                             run_dir / "supervisor.log")
+        return {"supervisor_pid": pid}
 
     def poll(self, payload: dict) -> dict:
         """Status plus new bytes of each log file past the client's offsets. With ``wait`` (seconds) and
@@ -175,17 +176,16 @@ class Node:
 
     def _poll_once(self, payload: dict) -> dict:
         run_dir = self.run_dir(payload["run_id"])
-        status = read_json(run_dir / "status.json")
+        status = read_status(run_dir / "status.json")
         if status is None:
-            return {"state": LOST, "reason": f"the node has no run {payload['run_id']} (was it cleaned up?)"}
+            what = "an unreadable status for" if (run_dir / "status.json").exists() else "no"
+            return {"state": LOST, "reason": f"the node has {what} run {payload['run_id']} (was it cleaned up?)"}
         if not is_terminal(status.get("state")) and status.get("supervisor_pid") and \
                 status.get("scheduler") != slurm.SCHEDULER and \
                 not is_alive(status["supervisor_pid"], status.get("supervisor_start")):
-            status = read_json(run_dir / "status.json")  # it may have finished just now
+            status = read_status(run_dir / "status.json") or status  # it may have finished just now
             if not is_terminal(status.get("state")):
-                status = {**status, "state": FAILED, "reason": "the run's supervisor process is gone "
-                          "(the node restarted or the process was killed); resubmit the run"}
-                write_json_atomic(run_dir / "status.json", status)
+                status = self._supervisor_gone(run_dir, status)
         offsets = payload.get("offsets") or {}
         chunks, budget = {}, MAX_CHUNK
         logs = run_dir / "logs"
@@ -203,9 +203,30 @@ class Node:
                 chunks[rel] = base64.b64encode(data).decode()
         return {**status, "chunks": chunks}
 
+    def _supervisor_gone(self, run_dir: Path, status: dict) -> dict:
+        """The run's supervisor died: stop the job it left behind (nothing would collect it) and record
+        Failed with the cause; on a full disk the answer still says so even if it cannot be stored."""
+        if status.get("pid") and is_alive(status["pid"], status.get("pid_start")):
+            try:
+                os.killpg(status["pid"], signal.SIGKILL)
+            except OSError:
+                pass
+        reason = ("the run's supervisor process is gone (the node restarted or the process was killed); "
+                  "resubmit the run")
+        if shutil.disk_usage(self.root).free < LOW_DISK_BYTES:
+            reason = f"no space left on the node ({self.root} is full); free disk space and resubmit the run"
+        now = time.time()
+        status = {**status, "state": FAILED, "reason": reason, "ended": now, "updated": now,
+                  "history": [*status.get("history", []), {"state": FAILED, "time": now, "reason": reason}]}
+        try:
+            write_json_atomic(run_dir / "status.json", status)
+        except OSError:
+            pass
+        return status
+
     def cancel(self, payload: dict) -> dict:
         run_dir = self.run_dir(payload["run_id"])
-        status = read_json(run_dir / "status.json") or {}
+        status = read_status(run_dir / "status.json") or {}
         if not run_dir.is_dir():  # never launched here (or cleaned up): nothing to stop
             return {"state": None, "requested": False}
         if status.get("scheduler") == slurm.SCHEDULER:
@@ -242,13 +263,22 @@ class Node:
                     entries.append(entry)
         return {"entries": entries}
 
-    def active_runs(self) -> list[str]:
-        runs = self.root / "runs"
+    def run_statuses(self, problems: list[str] | None = None) -> list[tuple[Path, dict]]:
+        """(run directory, status) of every run on this node that has a readable status. The node's own
+        directories are untrusted (a job running as root can write anything there): entries that are not
+        run directories, or whose status is unreadable, are skipped and described in ``problems``."""
         out = []
-        for d in sorted(runs.iterdir()) if runs.is_dir() else []:
-            st = read_json(d / "status.json") or {}
-            if st.get("state") and not is_terminal(st["state"]):
-                out.append(d.name)
+        for d in _entries(self.root / "runs", problems):
+            if d.name.startswith("."):
+                continue  # a materialise in progress
+            if d.is_symlink() or not d.is_dir():
+                _report(problems, f"{d} is not a run directory; remove it")
+                continue
+            st = read_status(d / "status.json")
+            if st is None and (d / "status.json").exists():
+                _report(problems, f"{d / 'status.json'} is unreadable; the run is skipped")
+            elif isinstance(st, dict) and isinstance(st.get("state"), str):
+                out.append((d, st))
         return out
 
     def gc(self, payload: dict) -> dict:
@@ -282,10 +312,36 @@ def dispatch(root: str | os.PathLike, verb: str, payload: dict) -> dict:
     return getattr(Node(root), verb)(payload)
 
 
+def read_status(path: Path) -> dict | None:
+    """A status.json, or None when it is missing, unreadable or not a JSON object (never raises)."""
+    try:
+        data = read_json(path)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _entries(directory: Path, problems: list[str] | None) -> list[Path]:
+    try:
+        return sorted(directory.iterdir())
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        _report(problems, f"{directory} cannot be listed: {exc.strerror}")
+        return []
+
+
+def _report(problems: list[str] | None, text: str) -> None:
+    if problems is not None:
+        problems.append(text)
+
+
 def _busy_slots(root: Path) -> int:
     """How many slot locks are held right now (each running run on a slotted node holds one)."""
     busy = 0
     for lock in (root / "slots").glob("*.lock") if (root / "slots").is_dir() else []:
+        if lock.is_symlink() or not lock.is_file():
+            continue
         with open(lock, "w") as fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)

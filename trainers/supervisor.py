@@ -8,9 +8,11 @@ group, SIGKILL after a grace period) and writes ``status.json`` atomically at ev
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,23 +26,37 @@ from .envbuild import EnvironmentBuildError, ensure_env
 from .status import CANCELED, COMPLETED, FAILED, PREPARING, QUEUED, RUNNING, is_terminal
 
 GRACE_SECONDS = 10.0
+RESERVE_BYTES = 256 * 1024
+SUPERVISOR_START_NS = 60 * 10**9  # a queued run's supervisor must have recorded its pid within this time
+LOW_DISK_BYTES = 1 << 20  # below this much free space, a failure is blamed on a full disk
 TRAINERS_PARENT = str(Path(__file__).resolve().parent.parent)
 COMPAT_PATH = str(Path(__file__).resolve().parent / "compat")  # the stdlib ``azureml`` shim for v1 scripts
 
 
-def process_start_time(pid: int) -> str | None:
-    """Kernel start time of ``pid`` (clock ticks since boot), so a reused pid is not mistaken."""
+def _proc_stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state first), or None without procfs."""
     try:
         with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[19]
+            return fh.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
 
 
+def process_start_time(pid: int) -> str | None:
+    """Kernel start time of ``pid`` (clock ticks since boot), so a reused pid is not mistaken."""
+    fields = _proc_stat(pid)
+    return fields[19] if fields and len(fields) > 19 else None
+
+
 def is_alive(pid: int | None, start_time: str | None) -> bool:
+    """Whether the process ``pid`` started at ``start_time`` still runs; a zombie (dead, not yet reaped by
+    its parent) is not alive."""
     if not pid:
         return False
-    current = process_start_time(pid)
+    fields = _proc_stat(pid)
+    if fields and fields[0] in ("Z", "X"):
+        return False
+    current = fields[19] if fields and len(fields) > 19 else None
     if current is None:
         try:
             os.kill(pid, 0)
@@ -60,6 +76,12 @@ class Supervisor:
         self.logs = run_dir / "logs"
         self.cancel_path = run_dir / "cancel"
         self.status = read_json(self.status_path, {}) or {}
+        self.reserve = run_dir / ".reserve"  # freed to write the final status on a full disk
+
+    def keep_reserve(self) -> None:
+        with open(self.reserve, "wb") as fh:
+            fh.write(b"\0" * RESERVE_BYTES)
+            os.fsync(fh.fileno())
 
     def write(self, **fields) -> None:
         now = time.time()
@@ -67,7 +89,13 @@ class Supervisor:
             self.status.setdefault("history", []).append({"state": fields["state"], "time": now,
                                                           "reason": fields.get("reason")})
         self.status.update(fields, updated=now)
-        write_json_atomic(self.status_path, self.status)
+        try:
+            write_json_atomic(self.status_path, self.status)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC or not self.reserve.exists():
+                raise
+            self.reserve.unlink()  # the space kept for this moment: the final status still gets written
+            write_json_atomic(self.status_path, self.status)
 
     def on_sigterm(self, *_args) -> None:
         """SIGTERM not preceded by Trainyard's cancel comes from the scheduler (scancel, preemption, a node
@@ -94,6 +122,7 @@ class Supervisor:
     def main(self) -> int:
         if os.environ.get("SLURM_RESTART_COUNT", "0") != "0":  # Slurm requeued the job: start afresh
             self.forget_scheduler_stop()
+        self.keep_reserve()
         self.write(supervisor_pid=os.getpid(), supervisor_start=process_start_time(os.getpid()),
                    **({"slurm_job_id": os.environ["SLURM_JOB_ID"]} if "SLURM_JOB_ID" in os.environ else {}))
         # a scheduler's cancel (scancel) is SIGTERM: treated as a cancel request; SIGUSR1 is Slurm's warning
@@ -203,30 +232,59 @@ class Supervisor:
             name = signal.Signals(-code).name
             return self.finish(FAILED, f"the job was killed by signal {name} ({-code})\n"
                                + _tail(self.logs / "std_log.txt"), exit_code=code, signal=name)
-        return self.finish(FAILED, f"the job exited with code {code}\n" + _tail(self.logs / "std_log.txt"),
-                           exit_code=code)
+        return self.finish(FAILED, f"the job exited with code {code}{_signal_note(code)}\n"
+                           + _tail(self.logs / "std_log.txt"), exit_code=code)
 
     def finish(self, state: str, reason: str | None, **extra) -> int:
+        if state == FAILED and (not self.reserve.exists() or
+                                shutil.disk_usage(self.run_dir).free < LOW_DISK_BYTES):
+            reason = f"no space left on the node ({self.job['root']} is full): {reason}"
         if getattr(self, "scheduler_signal", False):
             extra["scheduler_signal"] = True
         self.write(state=state, reason=reason, ended=time.time(), **extra)
+        self.reserve.unlink(missing_ok=True)
         return 0
 
 
 def _live_queue(queue: Path, root: Path) -> list[str]:
-    """Queue entries (oldest first) whose run still waits; entries of vanished runs are removed."""
+    """Queue entries (oldest first) whose run still waits. The queue is untrusted: an entry that names no
+    run, a finished run, or a run whose supervisor is gone (or never started) is removed, so a stray file
+    never holds the queue."""
     out = []
-    for entry in sorted(queue.iterdir()) if queue.is_dir() else []:
-        run_id = entry.name.split("_", 1)[1] if "_" in entry.name else ""
-        status = read_json(root / "runs" / run_id / "status.json") or {}
+    try:
+        entries = sorted(queue.iterdir())
+    except OSError:
+        return out
+    for entry in entries:
+        stamp, _, run_id = entry.name.partition("_")
+        try:
+            status = read_json(root / "runs" / run_id / "status.json") if run_id else None
+        except (OSError, ValueError):
+            status = None
+        if not isinstance(status, dict) or not stamp.isdigit() or entry.is_symlink() or not entry.is_file():
+            status = {}
         sup = status.get("supervisor_pid")
-        stale = is_terminal(status.get("state")) or (
-            sup is not None and not is_alive(sup, status.get("supervisor_start")))
-        if stale:
-            entry.unlink(missing_ok=True)
-        else:
+        young = stamp.isdigit() and time.time_ns() - int(stamp) < SUPERVISOR_START_NS
+        stale = not status and not young or is_terminal(status.get("state")) or (
+            sup is not None and not is_alive(sup, status.get("supervisor_start"))) or (
+            sup is None and not young)
+        if not stale:
             out.append(entry.name)
+            continue
+        try:
+            (shutil.rmtree if entry.is_dir() and not entry.is_symlink() else os.unlink)(entry)
+        except OSError:
+            pass  # not ours to remove (permissions): it is still skipped
     return out
+
+
+def _signal_note(code: int) -> str:
+    """" (128 + 9: killed by SIGKILL)" for a shell's exit code of a process killed by a signal."""
+    try:
+        name = signal.Signals(code - 128).name if 128 < code < 128 + 65 else None
+    except ValueError:
+        name = None
+    return f" (128 + {code - 128}: a process of the job was killed by {name})" if name else ""
 
 
 def _terminate(proc: subprocess.Popen, grace: float) -> int:
@@ -257,6 +315,31 @@ def main(run_dir: str) -> int:
         return sup.main()
     except Exception as exc:  # the supervisor must always leave a terminal status behind
         return sup.finish(FAILED, f"the run supervisor crashed: {exc!r}\n{traceback.format_exc()[-2000:]}")
+
+
+def spawn_detached(argv: list[str], cwd: str | os.PathLike, env: dict, stderr_path: str | os.PathLike) -> int:
+    """Start ``argv`` as a grandchild in its own session and return its pid. The intermediate child exits
+    at once and is reaped here, so the long-lived caller (the node helper, the CLI on ``local``) never
+    holds a zombie: a killed supervisor is re-parented to init, which reaps it."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # intermediate: new session, fork the real process, report its pid, exit
+        try:
+            os.close(read_end)
+            os.setsid()
+            with open(stderr_path, "ab") as err:
+                proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL, stderr=err)
+            os.write(write_end, str(proc.pid).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as fh:
+        data = fh.read()
+    os.waitpid(pid, 0)
+    if not data:
+        raise OSError(f"could not start {argv[0]} (see {stderr_path})")
+    return int(data)
 
 
 if __name__ == "__main__":

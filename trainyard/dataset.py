@@ -23,6 +23,7 @@ from .errors import DatasetError
 from .inputs import dataset_registry, is_url, resolve_sources, store_sources
 from .jobspec import DOWNLOAD, RO_MOUNT, InputSpec
 from .progress import byte_steps
+from .record import skip_unreadable
 from .registry import check_name, parse_ref
 from .snapshot import load_manifest
 
@@ -54,6 +55,11 @@ class FileDataset:
         check_name(name, "dataset", DatasetError)
         manifest = self.store(workspace, progress)
         registry = dataset_registry(workspace.root)
+        with registry.locked(name):
+            return self._register_locked(workspace, registry, name, manifest, description, tags, create_new_version)
+
+    def _register_locked(self, workspace: Workspace, registry, name: str, manifest: str, description: str | None,
+                         tags: dict | None, create_new_version: bool) -> FileDataset:
         versions = registry.versions(name)
         extra = self.record_extra()
         for v in reversed(versions):
@@ -281,4 +287,5 @@ class Dataset:
 
     @staticmethod
     def list(workspace: Workspace) -> list[FileDataset]:
-        return [Dataset.get_by_name(workspace, n) for n in dataset_registry(workspace.root).names()]
+        names = dataset_registry(workspace.root).names()
+        return list(skip_unreadable(names, lambda n: Dataset.get_by_name(workspace, n)))

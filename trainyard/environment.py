@@ -22,6 +22,7 @@ from trainers._atomic import write_json_atomic
 from .curated import NAMES as CURATED_NAMES
 from .curated import render_closest, resolve_curated
 from .errors import EnvironmentError_
+from .record import skip_unreadable
 from .registry import VersionedRegistry, parse_ref
 
 if TYPE_CHECKING:
@@ -268,17 +269,18 @@ class Environment:
     def register(self, workspace: Workspace) -> Environment:
         """Store a new version, unless the latest version has the same content (then return it)."""
         registry = environment_registry(workspace.root)
-        if registry.versions(self.name):
-            latest = registry.get(self.name)
-            if latest.get("hash") == self.compute_hash() and \
-                    latest.get("environment_variables") == self.environment_variables:
-                return Environment.from_dict(latest)
 
         def fill(vdir: Path, version: int) -> None:
             self.version = str(version)
             write_json_atomic(vdir / RECORD, self.to_dict())
 
-        registry.allocate(self.name, fill)
+        with registry.locked(self.name):  # decide and allocate as one step
+            if registry.versions(self.name):
+                latest = registry.get(self.name)
+                if latest.get("hash") == self.compute_hash() and \
+                        latest.get("environment_variables") == self.environment_variables:
+                    return Environment.from_dict(latest)
+            registry.allocate(self.name, fill)
         return self
 
     @staticmethod
@@ -301,8 +303,10 @@ class Environment:
 
     @staticmethod
     def list(workspace: Workspace, curated: bool = True) -> dict[str, Environment]:
-        """Registered environments (latest versions), then the curated names not shadowed by one."""
-        out = {n: Environment.get(workspace, n) for n in environment_registry(workspace.root).names()}
+        """Registered environments (latest versions; unreadable ones skipped with a warning), then the curated
+        names not shadowed by one."""
+        names = environment_registry(workspace.root).names()
+        out = {e.name: e for e in skip_unreadable(names, lambda n: Environment.get(workspace, n))}
         if curated:
             out.update({n: _curated(n) for n in CURATED_NAMES if n not in out})
         return out

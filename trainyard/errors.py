@@ -18,6 +18,7 @@
     ├── RunError                  run failed / not found / bad state (carries ``run_id``)
     │   └── ActivityFailedException  wait_for_completion(raise_on_error=True) on a failed run
     ├── RegistryError             model registry: unknown model, bad name, missing files
+    ├── StoreError                a record of the workspace store is unreadable (carries ``path``)
     ├── QueryError                dashboard: a runs filter or sort it cannot parse
     ├── PortError                 `trainyard port`: unreadable file or notebook
     ├── TemplateError             scaffolder: unknown template, bad variable, target not empty
@@ -122,6 +123,26 @@ class PortError(TrainyardError):
 
 class QueryError(TrainyardError):
     pass
+class StoreError(TrainyardError):
+    def __init__(self, message: str, path: str | None = None):
+        super().__init__(message)
+        self.path = path
+
+
+class UnreadableRecordWarning(UserWarning):
+    """A listing skipped a record it could not read (the CLI prints these as warnings)."""
+
+
+_OS_HINTS = {28: "free disk space there and try again", 30: "the file system is read-only; point the "
+             "workspace at a writable directory", 13: "check the permissions of that path",
+             1: "check the permissions of that path", 122: "the disk quota is exceeded; free space"}
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for an I/O error: what failed on which path, and what to do (pure)."""
+    path = f" {exc.filename}" if exc.filename else ""
+    hint = _OS_HINTS.get(exc.errno or 0, "check that path")
+    return f"I/O error on{path}: {exc.strerror or exc}; {hint}"
 
 
 class TemplateError(TrainyardError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import reprlib
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,13 +17,13 @@ from typing import Any
 
 import yaml
 
+from .command import PLACEHOLDER_RE, RenderedCommand, check_value, render_command
 from .environment import Environment
 from .errors import EnvironmentError_, JobSpecError
 
 EXPERIMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,254}$")
 PYTHON_RE = re.compile(r"python[0-9.]*")
 INTEGER_RE = re.compile(r"[+-]?\d+")
-PLACEHOLDER_RE = re.compile(r"\$\{\{\s*([^}]*?)\s*\}\}")
 TOP_KEYS = {"$schema", "type", "experiment_name", "display_name", "description", "tags", "code",
             "command", "inputs", "environment", "environment_variables", "compute", "resources",
             "limits", "register_model", "distribution"}
@@ -38,6 +39,13 @@ BOOLEAN_WORDS = {"true": True, "yes": True, "1": True, "on": True, "false": Fals
 DOWNLOAD, RO_MOUNT = "download", "ro_mount"  # the run's own writable copy / read-only links into the node's cache
 MODES = {DOWNLOAD, RO_MOUNT}
 DEFAULT_TIMEOUT = 2592000  # 30 days, Azure's max_run_duration_seconds default
+MAX_JOB_BYTES = 1 << 20
+MAX_COMMAND_CHARS = 64 * 1024  # bash -c receives it as one argument (at most 128 KiB)
+MAX_DEPTH = 32
+MAX_NODES = 100_000
+SYSTEM_ROOTS = frozenset(Path(p) for p in ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/opt", "/proc",
+                                           "/run", "/sbin", "/srv", "/sys", "/usr", "/var", "/tmp", "/mnt",
+                                           "/media"))
 
 
 @dataclass
@@ -74,18 +82,16 @@ class JobSpec:
     instance_count: int = 1
     distribution: dict | None = None  # {"type": pytorch|mpi, "instance_count", "process_count_per_instance"}
     timeout: int = DEFAULT_TIMEOUT
+    not_responding_timeout: int | None = None  # give up on a silent node after this (None: workspace limit)
     register_model: dict | None = None
     source: str = "<python>"
 
-    def render_command(self, input_paths: dict[str, str]) -> str:
-        """The command with ``${{inputs.x}}`` replaced: literals and node paths, shell-quoted (pure)."""
-
-        def sub(m: re.Match) -> str:
-            name = m.group(1).split(".", 1)[1]
-            spec = self.inputs[name]
-            return shlex.quote(str(spec.value) if spec.is_literal else input_paths[name])
-
-        return PLACEHOLDER_RE.sub(sub, self.command)
+    def render_command(self, input_paths: dict[str, str]) -> RenderedCommand:
+        """The command with each ``${{inputs.x}}`` turned into a quoted variable reference, and the
+        variables carrying the literals and node paths (pure; see ``trainyard.command``)."""
+        values = {name: str(spec.value) if spec.is_literal else input_paths[name]
+                  for name, spec in self.inputs.items() if spec.is_literal or name in input_paths}
+        return render_command(self.command, values)
 
     def apply_overrides(self, assignments: list[str]) -> None:
         """Apply ``--set inputs.x=v`` style overrides (literal inputs or input paths)."""
@@ -133,20 +139,29 @@ def parse_literal(text: str, value_type: str | None, key: str, path: str = "<com
 def _expect(value: Any, types: type | tuple, key: str, path: str, what: str) -> Any:
     if not isinstance(value, types) or (isinstance(value, bool) and bool not in
                                          (types if isinstance(types, tuple) else (types,))):
-        raise JobSpecError(f"{key!r} must be {what}, got {type(value).__name__} {value!r}", key, path)
+        raise JobSpecError(f"{_short(key)} must be {what}, got {type(value).__name__} {_short(value)}", key, path)
     return value
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """A repr for an error message, cut to ``limit`` characters (values come from untrusted files)."""
+    short = reprlib.Repr()
+    short.maxstring = short.maxother = limit
+    text = short.repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _check_keys(mapping: dict, allowed: set[str], prefix: str, path: str) -> None:
     for key in mapping:
         if key not in allowed:
             raise JobSpecError(
-                f"unknown key {prefix + str(key)!r}; allowed here: {', '.join(sorted(allowed))}",
-                prefix + str(key), path)
+                f"unknown key {_short(prefix + str(key))}; allowed here: {', '.join(sorted(allowed))}",
+                prefix + str(key)[:80], path)
 
 
 def parse_job_file(path: str | Path) -> JobSpec:
-    """Read and validate a job.yml; relative paths resolve against its directory."""
+    """Read and validate a job.yml; relative paths resolve against its directory. The file is untrusted:
+    its size, nesting and alias expansion are bounded, and every failure is a one-line JobSpecError."""
     path = Path(path)
     return parse_job_dict(load_job_yaml(path), path.parent.resolve(), str(path))
 
@@ -156,12 +171,69 @@ def load_job_yaml(path: Path) -> Any:
     if not path.is_file():
         raise JobSpecError(f"job file {path} does not exist; scaffold one with `trainyard scaffold`")
     try:
-        return yaml.safe_load(path.read_text())
+        size = path.stat().st_size
+        if size > MAX_JOB_BYTES:
+            raise JobSpecError(f"the job file is {size} bytes, over the {MAX_JOB_BYTES}-byte limit; a job.yml "
+                               "describes a job, put data in inputs", None, str(path))
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise JobSpecError(f"cannot read the job file: {exc.strerror}", None, str(path)) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise JobSpecError(f"the job file is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+                           "save it as UTF-8", None, str(path)) from None
+    return load_yaml(text, str(path))
+
+
+def load_yaml(text: str, path: str = "<job>") -> Any:
+    """``yaml.safe_load`` with bounds: at most MAX_DEPTH levels of nesting and MAX_NODES values once
+    aliases are expanded (a "billion laughs" file is refused, not expanded)."""
+    try:
+        _check_depth(text, path)
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise JobSpecError(f"not valid YAML{where}: {getattr(exc, 'problem', exc)}; fix the syntax",
-                           None, str(path)) from None
+        raise JobSpecError(f"not valid YAML{where}: {str(getattr(exc, 'problem', None) or exc)[:200]}; fix the "
+                           "syntax", None, path) from None
+    except RecursionError:
+        raise JobSpecError(f"the job file nests deeper than a job spec can (limit {MAX_DEPTH} levels)",
+                           None, path) from None
+    _check_shape(data, path)
+    return data
+
+
+def _check_depth(text: str, path: str) -> None:
+    """Refuse nesting deeper than MAX_DEPTH from the event stream (linear, no recursion), before the
+    recursive composer would build it."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise JobSpecError(f"the job file nests deeper than a job spec can (limit {MAX_DEPTH} levels)",
+                                   None, path)
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+
+
+def _check_shape(data: Any, path: str) -> None:
+    """Walk ``data`` as its consumers would (aliases expanded), stopping at the bounds (linear in them)."""
+    budget, stack = MAX_NODES, [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise JobSpecError(f"the job file expands to more than {MAX_NODES} values (YAML aliases that "
+                               "repeat each other?); write the values out", None, path)
+        if depth > MAX_DEPTH:
+            raise JobSpecError(f"the job file nests deeper than a job spec can (limit {MAX_DEPTH} levels)",
+                               None, path)
+        if isinstance(value, dict):
+            stack.extend((item, depth + 1) for pair in value.items() for item in pair)
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
 
 
 def parse_job_dict(data: Any, base: Path, path: str = "<job>") -> JobSpec:
@@ -175,10 +247,14 @@ def parse_job_dict(data: Any, base: Path, path: str = "<job>") -> JobSpec:
         if required not in data:
             raise JobSpecError(f"missing required key {required!r}", required, path)
     command = _expect(data["command"], str, "command", path, "a string")
+    if len(command) > MAX_COMMAND_CHARS:
+        raise JobSpecError(f"'command' is {len(command)} characters, over the {MAX_COMMAND_CHARS} limit; put "
+                           "long scripts in a file in the code directory and run that", "command", path)
     code = base / _expect(data["code"], str, "code", path, "a path to the source directory")
-    if not code.is_dir():
-        raise JobSpecError(f"'code' points to {code}, which is not a directory; fix the path "
+    if "\0" in str(code) or not code.is_dir():
+        raise JobSpecError(f"'code' points to {_short(str(code))}, which is not a directory; fix the path "
                            "(it is relative to the job file)", "code", path)
+    check_code_directory(code.resolve(), "code", path)
     spec = JobSpec(command=command, code=code.resolve(), source=path)
     if "experiment_name" in data:
         spec.experiment_name = check_experiment_name(
@@ -201,7 +277,10 @@ def parse_job_dict(data: Any, base: Path, path: str = "<job>") -> JobSpec:
                                   "an integer")
     spec.distribution = parse_distribution(data.get("distribution"), spec.instance_count, path)
     limits = _expect(data.get("limits") or {}, dict, "limits", path, "a mapping")
-    _check_keys(limits, {"timeout"}, "limits.", path)
+    _check_keys(limits, {"timeout", "not_responding_timeout"}, "limits.", path)
+    if "not_responding_timeout" in limits:
+        spec.not_responding_timeout = _expect(limits["not_responding_timeout"], int,
+                                              "limits.not_responding_timeout", path, "a number of seconds")
     spec.timeout = _expect(limits.get("timeout", DEFAULT_TIMEOUT), int, "limits.timeout", path,
                            "a number of seconds")
     if spec.timeout <= 0:
@@ -250,6 +329,18 @@ def check_command_script(command: str, code: Path, key: str, path: str = "<job>"
                        f"(scripts there: {', '.join(scripts[:10]) or 'none'}); fix the script name, or point the "
                        "code directory (job.yml 'code', ScriptRunConfig source_directory) at its folder",
                        key, path)
+
+
+def check_code_directory(code: Path, key: str, path: str = "<job>") -> None:
+    """Refuse a code directory that is the file system root, a home directory or a system directory: its
+    snapshot would be the whole machine (and its secrets), not a project."""
+    home = Path.home().resolve()
+    homes = {home, Path("/home"), Path("/root")}
+    if code == Path(code.anchor) or code in homes or code in SYSTEM_ROOTS:
+        what = "the file system root" if code == Path(code.anchor) else \
+            "a home directory" if code in homes else "a system directory"
+        raise JobSpecError(f"'code' points to {code}, {what}; point it at your project's source folder "
+                           "(the one with the training script)", key, path)
 
 
 def check_experiment_name(name: str, path: str = "<job>") -> str:
@@ -350,8 +441,12 @@ def parse_register_model(value: Any, path: str) -> dict:
 
 
 def validate_placeholders(spec: JobSpec) -> None:
+    for name, item in spec.inputs.items():
+        problem = check_value(name, str(item.value)) if item.is_literal else None
+        if problem:
+            raise JobSpecError(problem, f"inputs.{name}", spec.source)
     for m in PLACEHOLDER_RE.finditer(spec.command):
-        ref = m.group(1)
+        ref = m.group(1).strip()
         kind, _, name = ref.partition(".")
         if kind != "inputs" or not name:
             raise JobSpecError(f"command uses ${{{{{ref}}}}}; only ${{{{inputs.NAME}}}} is supported",

@@ -18,6 +18,7 @@ from trainers.objects import hash_file
 
 from .errors import RegistryError
 from .inference import InferenceConfig  # noqa: F401 - v1 has it in azureml.core.model
+from .record import skip_unreadable
 from .registration import Framework, model_registry, register_model_files
 from .registry import parse_ref
 from .workspace import Workspace
@@ -96,8 +97,8 @@ class Model:
         out = []
         for n in [name] if name else registry.names():
             versions = registry.versions(n)
-            for v in (versions[-1:] if latest else versions):
-                m = Model(workspace, _record=registry.get(n, v))
+            for record in skip_unreadable(versions[-1:] if latest else versions, lambda v, n=n: registry.get(n, v)):
+                m = Model(workspace, _record=record)
                 if _matches(m.tags, tags) and _matches(m.properties, properties):
                     out.append(m)
         return sorted(out, key=lambda m: m.created_time or 0, reverse=True)  # newest first, as `runs list`

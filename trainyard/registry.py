@@ -21,13 +21,14 @@ from pathlib import Path
 from trainers._atomic import read_json, write_json_atomic
 
 from .errors import RegistryError, TrainyardError
+from .record import load_record
 
-NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-\._]{0,254}$")
+NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9\-\._]{0,254}")
 LATEST = "latest"
 
 
 def check_name(name: str, what: str = "model", error: type[TrainyardError] = RegistryError) -> str:
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):  # checked before it becomes a path
         raise error(
             f"{what} name {name!r} is invalid: use 1-255 letters, digits, '-', '_' or '.', "
             "starting with a letter or digit"
@@ -84,7 +85,7 @@ class VersionedRegistry:
             chosen = int(version)
         else:
             raise self.error(f"{self.what} version {version!r} of {name!r} is not a number; versions: {versions}")
-        data = read_json(self.version_dir(name, chosen) / self.record)
+        data = load_record(self.version_dir(name, chosen) / self.record)  # StoreError when unreadable
         if data is None:
             raise self.error(f"{self.what} {name!r} has no version {chosen}; versions: {versions}")
         return data
@@ -112,7 +113,7 @@ class VersionedRegistry:
     def update(self, name: str, version: int | str, change: Callable[[dict], None]) -> dict:
         """Apply ``change`` to a version's record under the name's lock; returns the new record."""
         path = self.version_dir(name, version) / self.record
-        with self._locked(name):
+        with self.locked(name):
             record = read_json(path)
             if record is None:
                 raise self.error(f"{self.what} {name}:{version} does not exist")
@@ -121,7 +122,11 @@ class VersionedRegistry:
         return record
 
     @contextmanager
-    def _locked(self, name: str):
+    def locked(self, name: str):
+        """Held while one process decides whether ``name`` needs a new version and allocates it (and while
+        a record is updated), so concurrent registrations of one content make one version."""
+        check_name(name, self.what, self.error)
+        (self.base / name).mkdir(parents=True, exist_ok=True)
         with open(self.base / name / ".lock", "w") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             yield

@@ -87,6 +87,10 @@ class Run:
         ``wait``, the node answers as soon as something changes, or after ``wait`` seconds."""
         return sync_step(self.workspace, self._store, self.id, wait=wait, progress=progress).chunks
 
+    def revive(self) -> str:
+        """Ask the node again about a run given up on as "node lost" (it may be back with the result)."""
+        return sync_step(self.workspace, self._store, self.id, revive=True).status
+
     def get_status(self) -> str:
         """Sync with the node until caught up (finishing a pull a disconnected client missed); a job that
         logs faster than it can be read is left for `runs attach` after a bounded number of steps."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import itertools
 import os
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -17,10 +18,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from trainers._atomic import read_json, write_json_atomic
+from trainers._atomic import write_json_atomic
 from trainers.status import NOT_STARTED, RUNNING, is_terminal
 
 from .errors import RunError
+from .record import load_record, skip_unreadable
 
 RUN_FILE_TOPS = ("outputs", "logs")  # what a run's files are (pulled from the node)
 SUBMIT_LOCK = ".submit.lock"
@@ -32,16 +34,21 @@ def new_run_id(experiment: str) -> str:
     return f"{experiment}_{int(time.time())}_{secrets.token_hex(4)}"
 
 
+RUN_ID_RE = re.compile(r"([A-Za-z0-9][A-Za-z0-9_\-]{0,254})_([0-9]{1,18})_([A-Za-z0-9]{1,64})")
+
+
 def parse_run_id(run_id: str) -> tuple[str, int] | None:
-    """(experiment, unix second) of ``<experiment>_<unix_ts>_<8 hex>``, or None for anything else (pure)."""
-    parts = run_id.rsplit("_", 2)
-    return (parts[0], int(parts[1])) if len(parts) == 3 and parts[1].isdigit() else None
+    """(experiment, unix second) of ``<experiment>_<unix_ts>_<8 hex>``, or None for anything else (pure).
+    Only ids of that form are accepted, so a run id never names a path outside its experiment."""
+    m = RUN_ID_RE.fullmatch(run_id) if isinstance(run_id, str) else None
+    return (m.group(1), int(m.group(2))) if m else None
 
 
 def experiment_of(run_id: str) -> str:
     parsed = parse_run_id(run_id)
     if parsed is None:
-        raise RunError(f"{run_id!r} is not a run id (expected <experiment>_<unix_ts>_<8 hex>)", run_id)
+        raise RunError(f"{str(run_id)[:80]!r} is not a run id (expected <experiment>_<unix_ts>_<8 hex>; "
+                       "`trainyard runs list` shows them)", str(run_id)[:80])
     return parsed[0]
 
 
@@ -79,7 +86,7 @@ class RunStore:
         return False
 
     def load(self, run_id: str) -> dict:
-        record = read_json(self.run_dir(run_id) / "run.json")
+        record = load_record(self.run_dir(run_id) / "run.json")
         if record is None:
             raise RunError(f"no run {run_id!r} in the workspace at {self.root}; "
                            "`trainyard runs list` shows the runs it has", run_id)
@@ -120,7 +127,7 @@ class RunStore:
             record.update(status=status, status_reason=reason, **fields)
             if status == RUNNING and not record.get("started"):
                 record["started"] = time.time()
-            if is_terminal(status):
+            if is_terminal(status) and not record.get("ended"):  # the node's end time when it sent one
                 record["ended"] = time.time()
 
         return self.update(run_id, change)
@@ -129,7 +136,7 @@ class RunStore:
         """Run records, newest first, read as they are needed: a run id carries its creation second, so
         the order comes from directory names and a caller that stops early reads only what it uses."""
         for _, same_second in itertools.groupby(self.run_dirs(experiment), key=_created_second):
-            records = [r for d in same_second if (r := read_json(d / "run.json"))]
+            records = [r for r in skip_unreadable(same_second, lambda d: load_record(d / "run.json")) if r]
             yield from sorted(records, key=lambda r: r.get("created", 0), reverse=True)
 
     def run_dirs(self, experiment: str | None = None) -> list[Path]:

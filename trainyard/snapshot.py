@@ -21,13 +21,11 @@ import pathspec
 from trainers.objects import ObjectStore, hash_file, manifest_bytes
 
 from .errors import SnapshotError
+from .secret import is_secret_name, scan_file
 
 IGNORE_FILES = (".trainignore", ".amlignore", ".gitignore")
 DEFAULT_EXCLUDES = [".git/", ".venv/", "venv/", "__pycache__/", "outputs/", "logs/", ".trainyard/",
                     ".ipynb_checkpoints/", ".DS_Store"]
-SECRET_PATTERNS = [".env", ".env.*", "*.pem", "*.key", "*.p12", "*.pfx", "id_rsa", "id_dsa", "id_ecdsa",
-                   "id_ed25519", ".netrc", ".pypirc", ".git-credentials"]
-PRIVATE_KEY_MARKER = b"PRIVATE KEY-----"
 
 
 @dataclass
@@ -66,14 +64,19 @@ class IgnoreRules:
 
     spec: pathspec.PathSpec
     reincluded: pathspec.PathSpec
-    secrets: pathspec.PathSpec
     ignore_file: str | None
 
     def is_excluded(self, rel: str, is_dir: bool) -> bool:
         return self.spec.match_file(rel + "/" if is_dir else rel)
 
-    def is_secret(self, rel: str) -> bool:
-        return self.secrets.match_file(rel) and not self.reincluded.match_file(rel)
+    def secret_in(self, rel: str, path: Path) -> str | None:
+        """Why the file looks like a secret (by name, else by content), unless re-included with ``!``."""
+        if self.reincluded.match_file(rel):
+            return None
+        if is_secret_name(rel):
+            return "a credential file"
+        kind = scan_file(path)
+        return f"it contains {kind}" if kind else None
 
 
 def find_stray_ignore_file(code: Path, job_dir: Path) -> Path | None:
@@ -97,19 +100,8 @@ def load_ignore_rules(code: Path) -> IgnoreRules:
     return IgnoreRules(
         spec=pathspec.GitIgnoreSpec.from_lines(DEFAULT_EXCLUDES + lines),
         reincluded=pathspec.GitIgnoreSpec.from_lines(negations),
-        secrets=pathspec.GitIgnoreSpec.from_lines(SECRET_PATTERNS),
         ignore_file=used,
     )
-
-
-def _looks_like_private_key(path: Path, size: int) -> bool:
-    if size > 64 * 1024:
-        return False
-    try:
-        with open(path, "rb") as fh:
-            return PRIVATE_KEY_MARKER in fh.read(4096)
-    except OSError:
-        return False
 
 
 def scan_tree(code: Path, rules: IgnoreRules) -> tuple[list[tuple[str, Path, os.stat_result]], list[str]]:
@@ -136,9 +128,9 @@ def scan_tree(code: Path, rules: IgnoreRules) -> tuple[list[tuple[str, Path, os.
                 continue
             if not stat.S_ISREG(st.st_mode):
                 continue
-            if rules.is_secret(rel) or (_looks_like_private_key(path, st.st_size)
-                                        and not rules.reincluded.match_file(rel)):
-                warnings.append(f"left out {rel}: it looks like a secret; add '!{rel}' to "
+            why = rules.secret_in(rel, path)
+            if why:
+                warnings.append(f"left out {rel}: it looks like a secret ({why}); add '!{rel}' to "
                                 f"{rules.ignore_file or '.trainignore'} if the job really needs it")
                 continue
             found.append((rel, path, st))

@@ -26,7 +26,24 @@ def fetch_stack_outputs(stack: str | None = None) -> dict:
     out = subprocess.run(argv, capture_output=True, text=True)
     if out.returncode != 0:
         raise WorkspaceError(f"`{' '.join(argv[1:])}` failed: {out.stderr.strip()[-500:]}")
-    return json.loads(out.stdout)
+    return parse_stack_outputs(out.stdout, "`pulumi stack output`")
+
+
+def load_stack_outputs(path: str | Path) -> dict:
+    """Stack outputs saved with ``pulumi stack output --json --show-secrets > FILE``."""
+    return parse_stack_outputs(Path(path).read_bytes(), str(path))
+
+
+def parse_stack_outputs(text: str | bytes, source: str) -> dict:
+    """The JSON object of stack outputs, or a WorkspaceError saying what ``source`` holds instead."""
+    try:
+        outputs = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise WorkspaceError(f"{source} is not JSON ({str(exc)[:80]}); save the outputs with `pulumi stack "
+                             "output --json --show-secrets > outputs.json`") from None
+    if not isinstance(outputs, dict):
+        raise WorkspaceError(f"{source} holds a JSON {type(outputs).__name__}, not the stack's outputs object")
+    return outputs
 
 
 def import_stack(outputs: dict, directory: str | Path = ".", config_path: str | Path | None = None) -> Path:

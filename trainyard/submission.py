@@ -124,6 +124,7 @@ def submit(workspace: Workspace, spec: JobSpec, tags: dict | None = None, progre
         run_id, spec.experiment_name, display_name=spec.display_name, description=spec.description,
         tags={**spec.tags, **(tags or {})}, compute=spec.compute, node=node.describe(), command=spec.command,
         code=str(spec.code), source=spec.source, timeout=spec.timeout, register_model=spec.register_model,
+        not_responding_timeout=spec.not_responding_timeout,
         inputs={n: (i.value if i.is_literal else i.path) for n, i in spec.inputs.items()},
         environment={"name": environment.name, "version": environment.version, "spec": env_spec,
                      "hash": environment.compute_hash()},
@@ -148,13 +149,13 @@ def submit(workspace: Workspace, spec: JobSpec, tags: dict | None = None, progre
                 "copy_inputs": [name for name in inputs if spec.inputs[name].mode == DOWNLOAD]})["run_dir"]
             input_paths = _node_input_paths(workspace, spec, node_run_dir, inputs)
             command = spec.render_command(input_paths)
-            env = {**environment.environment_variables, **spec.environment_variables,
+            env = {**environment.environment_variables, **spec.environment_variables, **command.env,
                    "TRAINYARD_RUN_ID": run_id, "TRAINYARD_EXPERIMENT": spec.experiment_name,
                    "TRAINYARD_RUN_DIR": node_run_dir, "TRAINYARD_INPUTS": json.dumps(input_paths),
                    "TRAINYARD_TABULAR": json.dumps({name: i.recipe for name, i in spec.inputs.items() if i.recipe}),
                    "PYTHONUNBUFFERED": "1",
                    **{f"TRAINYARD_INPUT_{name.upper()}": p for name, p in input_paths.items()}}
-            jobs.append({"command": command, "environment": env_spec, "python": n.python, "uv": n.uv_path(),
+            jobs.append({"command": command.text, "environment": env_spec, "python": n.python, "uv": n.uv_path(),
                          "timeout": spec.timeout, "gpus": spec.gpus, "distribution": spec.distribution,
                          "grace_seconds": workspace.limits["cancel_grace_seconds"], "env": env,
                          "min_free_bytes": min_free, **_placement(workspace, spec, n)})

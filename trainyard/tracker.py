@@ -10,7 +10,6 @@ verifies each file's sha256, then records the terminal status and registers the 
 
 from __future__ import annotations
 
-import base64
 import os
 import posixpath
 import time
@@ -33,9 +32,10 @@ from trainers.status import (
 
 from . import gang
 from .children import iter_children, record_inline_children
-from .errors import ConnectError, RegistryError
+from .errors import ConnectError, RegistryError, StoreError, TransferError, describe_os_error
 from .progress import byte_steps
 from .registration import register_run_output
+from .reply import check_list_files, check_poll
 from .runstore import NEVER_LAUNCHED, RunStore
 from .transport import Node, open_node
 
@@ -75,11 +75,12 @@ def node_for(workspace: Workspace, record: dict) -> Node:
 
 
 def sync_step(workspace: Workspace, store: RunStore, run_id: str, node: Node | None = None,
-              wait: float = 0.0, progress=None) -> SyncResult:
+              wait: float = 0.0, progress=None, revive: bool = False) -> SyncResult:
     """One poll of the run's node; with ``wait``, the node holds the poll until something changes.
-    ``progress`` (a progress sink) hears how the final pull goes."""
+    ``progress`` (a progress sink) hears how the final pull goes. With ``revive``, a run given up on as
+    "node lost" is asked about again (its node may be back)."""
     record = store.load(run_id)
-    if is_terminal(record["status"]):
+    if _is_settled(record, revive):
         return SyncResult(record["status"])
     if not record.get("launched"):  # still being submitted, or its submitter died before the launch
         if store.is_submitting(run_id):
@@ -89,9 +90,13 @@ def sync_step(workspace: Workspace, store: RunStore, run_id: str, node: Node | N
             return SyncResult(store.set_status(run_id, FAILED, NEVER_LAUNCHED_REASON)["status"])
     with store.sync_lock(run_id) as mine:
         record = store.load(run_id)
-        if not mine or is_terminal(record["status"]):  # another client is syncing this run right now
+        if not mine or _is_settled(record, revive):  # another client is syncing this run right now
             return SyncResult(record["status"])
         return _sync_locked(workspace, store, record, node or node_for(workspace, record), wait, progress)
+
+
+def _is_settled(record: dict, revive: bool) -> bool:
+    return is_terminal(record["status"]) and not (revive and record.get("node_lost"))
 
 
 def _sync_locked(workspace: Workspace, store: RunStore, record: dict, node: Node, wait: float,
@@ -107,18 +112,22 @@ def _sync_locked(workspace: Workspace, store: RunStore, record: dict, node: Node
                                     "known": [record["status"], record.get("status_reason")]})
     except ConnectError as exc:
         return SyncResult(mark_unreachable(workspace, store, record, exc))
-    if record.get("unreachable_since"):
-        store.update(run_id, lambda r: r.update(unreachable_since=None))
-    chunks = {}
-    for rel, b64 in answer.get("chunks", {}).items():
-        data = base64.b64decode(b64)
+    if record.get("unreachable_since") or record.get("node_lost"):  # it answers: the node is back
+        store.update(run_id, lambda r: r.update(unreachable_since=None, node_lost=False,
+                                                **({"status": NOT_RESPONDING, "ended": None} if r.get("node_lost")
+                                                   else {})))
+    answer, chunks = check_poll(answer)
+    for rel, data in chunks.items():
         dest = run_dir / store_rel(rel)
+        if not dest.resolve().is_relative_to(run_dir.resolve()):  # a symlink planted in the store's logs/
+            continue
         dest.parent.mkdir(parents=True, exist_ok=True)
         with open(dest, "ab") as fh:
             fh.write(data)
-        chunks[rel] = data
     state = answer.get("state")
-    extra = {k: answer[k] for k in ("pid", "pid_start", "exit_code", "signal", "slurm") if k in answer}
+    # started/ended come from the node's supervisor: when the job ran, not when this client looked
+    extra = {k: answer[k] for k in ("pid", "pid_start", "exit_code", "signal", "slurm", "started", "ended")
+             if answer.get(k) is not None}
     if "environment" in answer:  # what the node resolved: key, interpreter, cache hit, build time
         extra["environment"] = {**record.get("environment", {}), **answer["environment"]}
     if (is_terminal(state) and not chunks) or state == LOST:  # ended, and every log byte is here
@@ -161,8 +170,17 @@ def mark_unreachable(workspace: Workspace, store: RunStore, record: dict, exc: E
     grace = float(workspace.limits.get("not_responding_after_seconds", 30))
     if not record.get("unreachable_since"):
         store.update(record["run_id"], lambda r: r.update(unreachable_since=now))
-    if now - since >= grace and record["status"] != NOT_RESPONDING:
-        node = (record.get("node") or {}).get("name", "the node")
+    node = (record.get("node") or {}).get("name", "the node")
+    if is_terminal(record["status"]):  # already given up on (node lost): only an answer revises it
+        return record["status"]
+    give_up = float(record.get("not_responding_timeout") or workspace.limits.get("not_responding_timeout", 900))
+    if now - since >= grace + give_up:
+        record = store.set_status(record["run_id"], FAILED,
+                                  f"node lost: {node} has not answered for {now - since:.0f} s (limits."
+                                  f"not_responding_timeout is {give_up:.0f} s; {exc}). If it comes back with the "
+                                  f"run, `trainyard runs attach {record['run_id']}` picks up the result",
+                                  node_lost=True)
+    elif now - since >= grace and record["status"] != NOT_RESPONDING:
         record = store.set_status(record["run_id"], NOT_RESPONDING,
                                   f"{node} has not answered for {now - since:.0f} s ({exc}); the run may still "
                                   "be going there — Trainyard keeps trying and resumes when it answers")
@@ -172,10 +190,12 @@ def mark_unreachable(workspace: Workspace, store: RunStore, record: dict, exc: E
 def check_entry(entry: dict, max_bytes: int) -> str | None:
     """Why an entry listed by a node must not be copied into the store, or None (pure)."""
     path = entry.get("path", "")
-    if path.startswith("/") or "\\" in path:
+    if path.startswith("/"):
         return "absolute path"
+    if "\\" in path:
+        return "name contains a backslash"
     parts = path.split("/")
-    if any(".." in p for p in parts) or "" in parts or "." in parts:
+    if ".." in parts or "" in parts or "." in parts:
         return "path contains '..' or empty parts"
     if parts[0] not in ("outputs", "logs"):
         return "not under outputs/ or logs/"
@@ -203,7 +223,7 @@ def pull_outputs(workspace: Workspace, store: RunStore, run_id: str, node: Node,
     run_dir = store.run_dir(run_id)
     max_bytes = int(workspace.limits.get("max_output_file_bytes", 20 << 30))
     rejected, accepted = [], {}
-    for entry in node.call("list_files", {"run_id": run_id})["entries"]:
+    for entry in check_list_files(node.call("list_files", {"run_id": run_id})):
         why = check_entry(entry, max_bytes)
         rel = METRICS if entry.get("path") == f"logs/{METRICS}" else entry.get("path")
         if not why and not (run_dir / rel).resolve().is_relative_to(run_dir.resolve()):
@@ -216,7 +236,7 @@ def pull_outputs(workspace: Workspace, store: RunStore, run_id: str, node: Node,
     collected, wanted = [], dict(accepted)
     if have:  # resuming: skip what already arrived intact
         hashes = {e["path"]: e.get("sha256") for e in
-                  node.call("list_files", {"run_id": run_id, "hash_paths": have})["entries"]}
+                  check_list_files(node.call("list_files", {"run_id": run_id, "hash_paths": have}))}
         for path in have:
             if hashes.get(path) == hash_file(accepted[path][1]):
                 collected.append(accepted[path][0])
@@ -228,8 +248,13 @@ def pull_outputs(workspace: Workspace, store: RunStore, run_id: str, node: Node,
 
     total = sum(size for _, _, size in wanted.values())
     reports = [byte_steps(sink, "pulling outputs and logs", total, 8 << 20) for sink in (say, progress) if sink]
-    digests = node.fetch_files(run_id, [(p, str(dest) + ".part") for p, (_, dest, _) in wanted.items()],
-                               lambda done, size=None: [report(done, size) for report in reports])
+    try:
+        digests = node.fetch_files(run_id, [(p, str(dest) + ".part") for p, (_, dest, _) in wanted.items()],
+                                   lambda done, size=None: [report(done, size) for report in reports])
+    except (OSError, TransferError):  # e.g. a full store: give back the space the partial copies took
+        for _, dest, _ in wanted.values():
+            Path(str(dest) + ".part").unlink(missing_ok=True)
+        raise
     for path, (rel, dest, _) in wanted.items():
         part = Path(str(dest) + ".part")
         if not part.is_file() or not digests.get(path):
@@ -247,11 +272,20 @@ def finalize(workspace: Workspace, store: RunStore, record: dict, node: Node, pr
     state = record.get("node_state")
     if state == LOST:
         return store.set_status(run_id, run_status_of(state), record.get("node_reason"))["status"]
-    if record.get("nodes"):  # multi-node: the other nodes' ranks end with the run; their files come too
-        state, reason = gang.settle(workspace, record,
-                                    lambda other: pull_outputs(workspace, store, run_id, other))
-        record = store.update(run_id, lambda r: r.update(node_state=state, node_reason=reason))
-    collected, rejected = pull_outputs(workspace, store, run_id, node, progress)
+    try:
+        if record.get("nodes"):  # multi-node: the other nodes' ranks end with the run; their files come too
+            state, reason = gang.settle(workspace, record,
+                                        lambda other: pull_outputs(workspace, store, run_id, other))
+            record = store.update(run_id, lambda r: r.update(node_state=state, node_reason=reason))
+        collected, rejected = pull_outputs(workspace, store, run_id, node, progress)
+    except (OSError, TransferError) as exc:  # a full or read-only store: say so on the run; attach retries
+        what = describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
+        reason = f"pulling outputs and logs failed: {what}; then `trainyard runs attach {run_id}` retries the pull"
+        try:
+            store.update(run_id, lambda r: r.update(status_reason=reason))
+        except OSError:
+            pass
+        raise StoreError(reason, getattr(exc, "filename", None)) from None
     final = store.set_status(run_id, state, record.get("node_reason"), rejected_outputs=rejected,
                              collected_files=len(collected))
     record_inline_children(store, final)

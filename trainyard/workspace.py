@@ -8,7 +8,6 @@ embedded default: a store in ``./.trainyard/`` and one ``local`` compute.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +22,8 @@ CONFIG_DIR = ".trainyard"
 CONFIG_NAME = "config.json"
 DEFAULT_LIMITS = {"max_snapshot_bytes": 300 * 1024 * 1024, "max_snapshot_files": 2000,
                   "max_output_file_bytes": 20 << 30, "cancel_grace_seconds": 10,
-                  "not_responding_after_seconds": 30, "min_free_disk_bytes": 1 << 30}
+                  "not_responding_after_seconds": 30, "min_free_disk_bytes": 1 << 30,
+                  "not_responding_timeout": 900}
 LOCAL_COMPUTE = {"type": "local", "root": "~/.trainyard"}
 KNOWN_KEYS = {"name", "root", "computes", "registry", "limits", "storage", "location", "subscription_id",
               "resource_group"}
@@ -90,6 +90,16 @@ def parse_config(data: Any, source: str) -> dict:
     for name, compute in computes.items():
         if not isinstance(compute, dict) or compute.get("type") not in ("local", "ssh", "slurm"):
             raise WorkspaceError(f"{source}: compute {name!r} needs a 'type' of local, ssh or slurm")
+        nodes = compute.get("nodes", [])
+        if not isinstance(nodes, list) or not all(isinstance(n, dict) for n in nodes):
+            raise WorkspaceError(f"{source}: 'computes.{name}.nodes' must be a list of node objects")
+    for key in ("name", "root", "registry"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise WorkspaceError(f"{source}: {key!r} must be a string, got {type(data[key]).__name__}")
+    limits = data.get("limits") or {}
+    if not isinstance(limits, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                               for v in limits.values()):
+        raise WorkspaceError(f"{source}: 'limits' must be an object of name -> number")
     out = dict(data)
     out.setdefault("name", "default")
     out.setdefault("root", ".")
@@ -119,11 +129,7 @@ class Workspace:
                 "no workspace config found; looked at:\n  " + places +
                 "\nRun `trainyard workspace init` to create one (or `trainyard workspace import-stack`)."
             )
-        try:
-            data = json.loads(found.read_text())
-        except json.JSONDecodeError as exc:
-            raise WorkspaceError(f"{found} is not valid JSON ({exc}); fix or re-create it") from exc
-        cfg = parse_config(data, str(found))
+        cfg = parse_config(load_config_dict(found), str(found))
         root = Path(cfg["root"]).expanduser()
         if not root.is_absolute():
             root = found.parent / root
@@ -263,7 +269,7 @@ class Workspace:
         if self.config_path is None:
             written = Workspace.init(self.root.parent, name=self.name)
             self.config_path, self._config = written.config_path, written._config
-        config = read_json(self.config_path)
+        config = load_config_dict(self.config_path)
         change(config)
         write_config(self.config_path, config)
         self._config = parse_config({**config, "name": self.name}, str(self.config_path))
@@ -279,3 +285,13 @@ def write_config(path: str | os.PathLike, config: dict) -> None:
     """Validate and atomically write a workspace config."""
     parse_config(config, str(path))
     write_json_atomic(path, config)
+
+
+def load_config_dict(path: str | os.PathLike) -> dict:
+    try:
+        return read_json(path, default={})
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise WorkspaceError(f"{path} is not valid JSON ({str(exc)[:80]}); fix it, or recreate it with "
+                             "`trainyard workspace init --force`") from None
+    except IsADirectoryError:
+        raise WorkspaceError(f"{path} is a directory; the workspace config must be a JSON file") from None

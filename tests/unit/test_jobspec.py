@@ -46,7 +46,9 @@ def test_valid_job_parses_with_paths_resolved(project):
     assert spec.inputs["data"].path == str((project / "data").resolve())
     assert spec.timeout == 60 and spec.environment_variables == {"FOO": "bar"}
     assert spec.environment.compute_spec()["requirements"] == ["six"]
-    assert spec.render_command({"data": "/n/d"}) == "python train.py --lr 0.1 --data /n/d"
+    rendered = spec.render_command({"data": "/n/d"})
+    assert rendered.text == 'python train.py --lr "${TRAINYARD_ARG_1}" --data "${TRAINYARD_ARG_0}"'
+    assert rendered.env == {"TRAINYARD_ARG_0": "/n/d", "TRAINYARD_ARG_1": "0.1"}
 
 
 @pytest.mark.parametrize("text, key, words", [

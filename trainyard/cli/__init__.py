@@ -9,12 +9,13 @@ from __future__ import annotations
 import importlib
 import signal
 import sys
+import warnings
 
 import click
 
 from trainers.objects import NodeError
 
-from ..errors import TrainyardError
+from ..errors import TrainyardError, UnreadableRecordWarning, describe_os_error
 
 # each command lives in trainyard.cli.<command>, imported only when it runs (or help lists them all)
 EXIT_ERROR = 1  # a Trainyard error (bad input, unreachable node, …); 2 is click's usage error
@@ -24,7 +25,7 @@ EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 128 + signal.SIGTERM
 
 COMMANDS = ("workspace", "compute", "scaffold", "submit", "runs", "models", "datasets", "environments", "services",
-            "ui", "gc", "sweeps", "port")
+            "ui", "gc", "check", "sweeps", "port")
 
 
 class TrainyardGroup(click.Group):
@@ -42,14 +43,25 @@ class TrainyardGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except (TrainyardError, NodeError) as exc:
+        except (TrainyardError, NodeError, OSError) as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {describe_os_error(exc) if isinstance(exc, OSError) else exc}", err=True)
             sys.exit(EXIT_ERROR)
         except (KeyboardInterrupt, click.Abort):  # click would print "Aborted!" and exit 1
             click.echo("\ninterrupted", err=True)
             sys.exit(EXIT_INTERRUPTED)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Library warnings about skipped records are diagnostics: one line on stderr."""
+    if issubclass(category, UnreadableRecordWarning):
+        click.echo(f"warning: {message}", err=True)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
+
+
+_default_showwarning = warnings.showwarning
 
 
 @click.group(cls=TrainyardGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -74,6 +86,8 @@ def cli(ctx: click.Context, workspace_path: str | None, debug: bool) -> None:
 
 def _terminated(signum, frame) -> None:
     raise SystemExit(EXIT_TERMINATED)  # unwinds like Ctrl-C, so a submit records its run before exiting
+    warnings.simplefilter("always", UnreadableRecordWarning)
+    warnings.showwarning = _show_warning
 
 
 def main(argv: list[str] | None = None) -> None:

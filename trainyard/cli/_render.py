@@ -31,6 +31,11 @@ def echo_table(rows: list[list[Any]], headers: list[str]) -> None:
         click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
+def printable(name: str) -> str:
+    """A file name from a node as one safe line: control characters (newlines, escapes) shown escaped."""
+    return name if name.isprintable() else repr(name)[1:-1]
+
+
 def progress(message: str) -> None:
     click.echo(message, err=True)
 

@@ -40,6 +40,9 @@ def status(ctx: click.Context, name: str, as_json: bool) -> None:
     """Connect to every node of NAME: reachable, Python, uv, GPUs, free slots, runs, free disk."""
     target = ComputeTarget(load_workspace(ctx), name)
     rows = target.describe_nodes()
+    for row in rows:
+        for problem in row.get("problems", []):
+            click.echo(f"warning: {row['node']}: {problem}", err=True)
     if as_json:
         echo_json(rows)
         return

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import click
@@ -9,13 +10,22 @@ import click
 from trainers.status import CANCELED, COMPLETED, STATUSES, is_terminal
 
 from ..children import iter_children
-from ..errors import RunError
+from ..errors import RunError, TrainyardError, describe_os_error
 from ..metrics import compute_series, load_records, plot_series
 from ..run import POLL_WAIT, STREAMED_LOGS, Run
 from ..runstore import RunStore
 from . import EXIT_ERROR, EXIT_RUN_CANCELED, EXIT_RUN_FAILED
 from ._complete import complete_run_id
-from ._render import echo_json, echo_table, fmt_duration, fmt_time, fmt_value, load_workspace, make_progress
+from ._render import (
+    echo_json,
+    echo_table,
+    fmt_duration,
+    fmt_time,
+    fmt_value,
+    load_workspace,
+    make_progress,
+    printable,
+)
 
 
 def full_details(run: Run) -> dict:
@@ -110,18 +120,23 @@ def list_(ctx: click.Context, experiment: str | None, status: str | None, limit:
     ws = load_workspace(ctx)
     store = RunStore(ws.root)
     records = []
-    for r in store.iter_runs(experiment):  # newest first; stops reading once `limit` runs match
-        if r.get("parent"):
-            continue  # listed under their parent with --all
-        if not is_terminal(r["status"]):
-            Run(ws, r["run_id"]).refresh()
-            r = store.load(r["run_id"])
-        if status is None or r["status"] == status:
-            records.append((0, r))
-            if show_all:
-                records += [(depth, c) for depth, c in _descendants(store, r)]
-            if sum(1 for depth, _ in records if depth == 0) >= limit:
-                break
+    for batch in _batches(store.iter_runs(experiment), limit):  # newest first; reads only what it shows
+        batch = [r for r in batch if not r.get("parent")]  # children are listed under their parent (--all)
+        active = [r["run_id"] for r in batch if not is_terminal(r["status"])]
+        with ThreadPoolExecutor(max_workers=8) as pool:  # every node probed at once, each only once
+            for run_id, problem in zip(active, pool.map(lambda i: _catch_up(ws, i), active), strict=True):
+                if problem:
+                    click.echo(f"warning: {run_id}: {problem}", err=True)
+        for r in batch:
+            r = store.load(r["run_id"]) if r["run_id"] in active else r
+            if status is None or r["status"] == status:
+                if sum(1 for depth, _ in records if depth == 0) >= limit:
+                    break
+                records.append((0, r))
+                if show_all:
+                    records += list(_descendants(store, r))
+        if sum(1 for depth, _ in records if depth == 0) >= limit:
+            break
     if as_json:
         echo_json([r for _, r in records])
         return
@@ -135,6 +150,28 @@ def _descendants(store: RunStore, record: dict, depth: int = 1):
     for child in sorted(iter_children(store, record), key=lambda c: c["created"]):
         yield depth, child
         yield from _descendants(store, child, depth + 1)
+
+
+def _batches(records, size: int):
+    batch = []
+    for r in records:
+        batch.append(r)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _catch_up(ws, run_id: str) -> str | None:
+    """Bring one run up to date with its node (to its end if it ended); the problem, if any, as text."""
+    try:
+        Run(ws, run_id).get_status()
+    except TrainyardError as exc:  # one run that cannot be brought up to date does not stop the list
+        return str(exc)
+    except OSError as exc:  # a read-only or full store: list what is stored
+        return describe_os_error(exc)
+    return None
 
 
 @runs.command("show")
@@ -171,7 +208,7 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     for f in details["files"]:
         click.echo(f"  file {f}")
     for rej in details["rejectedOutputs"]:
-        click.echo(f"  rejected {rej['path']}: {rej['reason']}")
+        click.echo(f"  rejected {printable(rej['path'])}: {rej['reason']}")
     render_children(run, details)
     if details.get("registrationError"):
         click.echo(f"  model registration failed: {details['registrationError']}")
@@ -205,8 +242,11 @@ def logs(ctx: click.Context, run_id: str, log_file: str, follow: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the run's details as JSON when done.")
 @click.pass_context
 def attach(ctx: click.Context, run_id: str, as_json: bool) -> None:
-    """Follow a run again (after Ctrl-C, a lost connection or a restarted client) and collect its outputs."""
-    sys.exit(follow(_get(ctx, run_id), as_json))
+    """Follow a run again (after Ctrl-C, a lost connection or a restarted client) and collect its outputs;
+    a run failed as "node lost" is revised if its node answers again."""
+    run = _get(ctx, run_id)
+    run.revive()
+    sys.exit(follow(run, as_json))
 
 
 @runs.command("cancel")

@@ -44,11 +44,9 @@ def show(ctx: click.Context, as_json: bool) -> None:
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Config path (default .trainyard/config.json).")
 def import_stack_cmd(stack: str | None, file_: str | None, output: str | None) -> None:
     """Write the workspace config from the infra stack's outputs (pools, nodes, pinned host keys)."""
-    import json  # start-up time: this rarely used command's imports load only when it runs
+    from ..stackimport import fetch_stack_outputs, import_stack, load_stack_outputs  # start-up time
 
-    from ..stackimport import fetch_stack_outputs, import_stack  # start-up time (see above)
-
-    outputs = json.loads(open(file_).read()) if file_ else fetch_stack_outputs(stack)
+    outputs = load_stack_outputs(file_) if file_ else fetch_stack_outputs(stack)
     path = import_stack(outputs, config_path=output)
     ws = Workspace.from_config(path)
     pools = {n: c["nodes"] for n, c in ws.get_details()["computes"].items() if n != "local"}

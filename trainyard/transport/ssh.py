@@ -10,17 +10,19 @@ NodeStepError, as on every node. Remote commands are argv lists joined with ``sh
 
 from __future__ import annotations
 
+import logging
 import os
 import posixpath
 import shlex
 import socket
 import stat
+import time
 from pathlib import Path
 from typing import NoReturn
 
 import paramiko
 
-from ..errors import AuthError, CommandError, ConnectError, TransferError
+from ..errors import AuthError, CommandError, ConnectError, TransferError, TransportError
 from . import sshconfig
 from .helper import (
     BOOTSTRAP,
@@ -83,7 +85,12 @@ def _open_transport(host: str, port: int, timeout: float, sock) -> paramiko.Tran
         options = transport.get_security_options()
         options.ciphers = [c for c in PREFERRED_CIPHERS if c in options.ciphers] + \
             [c for c in options.ciphers if c not in PREFERRED_CIPHERS]
+        transport.banner_timeout = transport.handshake_timeout = timeout
         transport.start_client(timeout=timeout)
+        if not transport.is_active() or transport.host_key is None:  # start_client gave up waiting, silently
+            transport.close()
+            raise ConnectError(f"{host}:{port} accepted the connection but completed no SSH handshake within "
+                               f"{timeout:.0f} s; the host or its sshd is hung, or this port is not SSH")
         return transport
     except LINK_ERRORS as exc:
         raise translate(exc, ConnectError, f"cannot connect to {host}:{port} within {timeout:.0f} s",
@@ -101,11 +108,26 @@ class SSHNode(HelperNode):
         self._transport: paramiko.Transport | None = None
         self._jump: SSHNode | None = None
         self._sftp: paramiko.SFTPClient | None = None
+        self._failed: tuple[float, TransportError] | None = None  # the last connect failure, reused briefly
+        paramiko_log = logging.getLogger("paramiko")
+        if not paramiko_log.handlers:  # its transport thread logs tracebacks; our errors say it in one line
+            paramiko_log.addHandler(logging.NullHandler())
 
     # -- connection ---------------------------------------------------------------------------------
     def connect(self) -> paramiko.Transport:
+        """The open connection, or a new one. A node that just failed to connect fails again at once for
+        ``connect_timeout`` seconds, so a command probes each node once, not once per run or thread."""
         if self.is_connected():
             return self._transport
+        if self._failed and time.monotonic() - self._failed[0] < self.config.connect_timeout:
+            raise self._failed[1]
+        try:
+            return self._connect()
+        except TransportError as exc:
+            self._failed = (time.monotonic(), exc)
+            raise
+
+    def _connect(self) -> paramiko.Transport:
         self.close()
         c = self.config
         sock = None
@@ -255,6 +277,8 @@ class SSHNode(HelperNode):
             code = chan.recv_exit_status()
             err = chan.recv_stderr(65536).decode(errors="replace") if chan.recv_stderr_ready() else ""
             chan.close()
+            if code < 0:  # no exit status: the connection dropped, the helper did not fail
+                raise EOFError("the connection closed while the node helper was starting")
             if code != HELPER_MISSING or attempt == 2:
                 raise CommandError(helper_shown(self.config), code, err or "the node helper did not start; "
                                    f"check that {self.config.python!r} runs on the node")
