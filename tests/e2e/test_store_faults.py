@@ -83,7 +83,7 @@ def test_full_store_keeps_the_run_finalizing_and_attach_retries(tmp_path, tmpfs)
           "open('outputs/big.bin', 'wb').write(os.urandom(4 << 20))\n")
     job = write(tmp_path / "job.yml", "experiment_name: full\ncode: src\ncommand: python big.py\n")
     out = run_cli("submit", str(job))
-    assert "No space left on device" in no_traceback(out) and "runs attach" in out.stderr
+    assert "No space left on device" in no_traceback(out) and "runs attach" in out.stderr, out.stderr
     run = json.loads(run_cli("runs", "list", "--json").stdout)[0]
     assert run["status"] == "Finalizing" and "pulling outputs and logs failed" in run["status_reason"]
     subprocess.run(["mount", "-o", "remount,size=20m", str(store)], check=True)
