@@ -151,7 +151,8 @@ def test_set_values_keep_their_declared_type(project):
                           "inputs.flag=True"])
     assert {n: i.value for n, i in spec.inputs.items()} == {"answer": "no", "python": "3.10", "mode": "0755",
                                                             "n": 7, "flag": True}
-    assert spec.render_command({}) == "python train.py no 3.10 0755 7 True"
+    rendered = spec.render_command({})
+    assert [rendered.env[v.strip('"${}')] for v in rendered.text.split()[2:]] == ["no", "3.10", "0755", "7", "True"]
 
 
 @pytest.mark.parametrize("override, words", [("inputs.n=3.5", "not an integer"), ("inputs.flag=maybe", "not a boolean")])
