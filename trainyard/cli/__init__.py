@@ -82,12 +82,12 @@ def cli(ctx: click.Context, workspace_path: str | None, debug: bool) -> None:
     if sys.stdin.isatty():  # a passphrase-protected SSH key may be unlocked here; otherwise ssh-agent
         sshconfig.PASSPHRASE_PROMPT = lambda path: click.prompt(f"passphrase for {path}", hide_input=True,
                                                                 err=True)
+    warnings.simplefilter("always", UnreadableRecordWarning)
+    warnings.showwarning = _show_warning
 
 
 def _terminated(signum, frame) -> None:
     raise SystemExit(EXIT_TERMINATED)  # unwinds like Ctrl-C, so a submit records its run before exiting
-    warnings.simplefilter("always", UnreadableRecordWarning)
-    warnings.showwarning = _show_warning
 
 
 def main(argv: list[str] | None = None) -> None:
