@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import SHARED, TRAINYARD
 from tests.ui.browser import Dashboard, chromium_path, make_ui_project, screenshot, submit
+from tests.ui.iris import KEYED, OPEN, delete_all, deploy_iris
 from tests.ui.store import add_run
 
 LRS = (0.1, 0.3, 0.2)
@@ -188,6 +189,36 @@ def test_catalog_pages(yard, page):
     assert "yes" in page.inner_text("[data-compute='local'] .live")
     page.goto(f"{yard['ui'].url}/services")
     page.wait_for_selector("#list p")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """Two real iris services on `local` (one keyed) and a dashboard on their workspace."""
+    root = tmp_path_factory.mktemp("served")
+    env = {**os.environ, "HOME": str(root / "home")}
+    env.pop("TRAINYARD_WORKSPACE", None)
+    ws = deploy_iris(root, env)
+    ui = Dashboard(root, env)
+    yield ui
+    ui.stop()
+    delete_all(ws)
+
+
+@pytest.mark.parametrize("name", [OPEN, KEYED])
+def test_services_page_real_service(served, page, name):
+    """A deployed iris service's page shows Healthy, the server log from its node, and "try it" answers
+    [0, 2] for the two rows already in the box (the keyed service too: the dashboard sends the key)."""
+    page.goto(f"{served.url}/services")
+    page.wait_for_selector(f"tr[data-service='{name}']")
+    assert "Healthy" in page.inner_text(f"tr[data-service='{name}'] .status")
+    page.click(f"tr[data-service='{name}'] a")
+    page.wait_for_selector("#service-log")
+    assert page.inner_text("#service-state") == "Healthy"
+    assert page.inner_text("#service-log").strip()
+    page.click("#try-it")
+    page.wait_for_function("document.getElementById('try-output').textContent !== ''", timeout=30_000)
+    assert json.loads(page.inner_text("#try-output")) == [0, 2]
+    screenshot(page, f"service-{name}")
 
 
 def test_datasets_page_previews_real_mnist(yard, page):

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import socket
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -16,7 +14,9 @@ import pytest
 
 from tests.conftest import TRAINYARD
 from tests.ui.browser import Dashboard, free_port, make_ui_project, submit
+from tests.ui.iris import KEYED, OPEN, ROWS, delete_all, deploy_iris
 from tests.ui.store import add_run
+from trainyard import Webservice
 
 
 def call(url: str, method: str = "GET", headers: dict | None = None, body: bytes | None = None):
@@ -152,39 +152,32 @@ def test_events_stream_a_live_run_and_ctrl_c_still_stops(tmp_path, env):
     assert done.returncode == 0, done.stderr
 
 
-def test_services_try_it_posts_json_to_the_scoring_uri(tmp_path, env):
-    """A service recorded under services/<name>/service.json is listed with its log tail, and "try it"
-    forwards the JSON body to its scoring URI (a real HTTP server here) and returns the answer."""
-    class Score(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - http.server's name
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            reply = json.dumps({"predictions": [sum(row) for row in body["data"]]}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(reply)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Score)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    service = tmp_path / ".trainyard" / "services" / "iris"
-    (service / "logs").mkdir(parents=True)
-    (service / "service.json").write_text(json.dumps({
-        "state": "Healthy", "scoring_uri": f"http://127.0.0.1:{server.server_port}/score", "models": ["iris:1"]}))
-    (service / "logs" / "server.log").write_text("listening\n")
+def test_services_go_through_the_service_library(tmp_path, env):
+    """Real iris services on `local`: the list and detail show Healthy and restarts from the node, the detail
+    the node's server log; "try it" answers [0, 2] for two rows, on the keyed service too (the key is added by
+    the dashboard and appears in no answer); an unknown service is a 404 naming the deployed ones."""
+    ws = deploy_iris(tmp_path, env)
     ui = Dashboard(tmp_path, env)
     try:
-        listed = json.loads(call(f"{ui.url}/api/services")[1])
-        assert listed[0]["name"] == "iris" and listed[0]["log_tail"] == {"server.log": "listening\n"}
+        listed = {s["name"]: s for s in json.loads(call(f"{ui.url}/api/services")[1])}
+        assert sorted(listed) == [KEYED, OPEN]
+        assert listed[OPEN]["state"] == "Healthy" and listed[OPEN]["restarts"] == 0
+        assert listed[OPEN]["scoring_uri"].startswith("http://127.0.0.1:") and listed[KEYED]["auth_enabled"]
+        status, text, _ = call(f"{ui.url}/api/services/{KEYED}")
+        shown = json.loads(text)
+        assert status == 200 and shown["state"] == "Healthy" and shown["log_tail"].strip()
         csrf = json.loads(call(f"{ui.url}/api/csrf")[1])["csrf"]
-        status, text, _ = call(f"{ui.url}/api/services/iris/score", "POST",
-                               {"Content-Type": "application/json", "X-CSRF-Token": csrf},
-                               json.dumps({"data": [[1, 2], [3, 4]]}).encode())
-        assert status == 200 and json.loads(text) == {"status": 200, "response": {"predictions": [3, 7]}}
-        status, text, _ = call(f"{ui.url}/api/services/nope/score", "POST", {"X-CSRF-Token": csrf}, b"{}")
-        assert status == 400 and "deployed: iris" in json.loads(text)["error"]
+        headers = {"Content-Type": "application/json", "X-CSRF-Token": csrf}
+        body = json.dumps({"data": ROWS}).encode()
+        for name in (OPEN, KEYED):
+            status, text, _ = call(f"{ui.url}/api/services/{name}/score", "POST", headers, body)
+            assert status == 200 and json.loads(text) == {"response": [0, 2]}, text
+        keys = Webservice(ws, KEYED).get_keys()
+        assert not any(k in text or k in call(f"{ui.url}/api/services")[1] for k in keys)
+        status, text, _ = call(f"{ui.url}/api/services/{KEYED}/score", "POST", headers, b"not json")
+        assert status == 502 and "400" in json.loads(text)["error"]
+        status, text, _ = call(f"{ui.url}/api/services/nope/score", "POST", headers, b"{}")
+        assert status == 404 and KEYED in json.loads(text)["error"]
     finally:
         ui.stop()
-        server.shutdown()
+        delete_all(ws)

@@ -1,15 +1,13 @@
 """The registry half of the dashboard's JSON API: models, datasets, computes, services.
 
 Shapes follow the CLI's ``--json``: ``models list``/``show``, ``datasets list``/``show``, ``compute list``/
-``status``. Services are read from ``<root>/services/<name>/service.json`` (written by deployments).
+``status``, ``services list``/``show``. Services go through the service library (``trainyard.service``): the
+state is asked of the node, logs are read on the node, "try it" is ``Webservice.run`` (key added here).
 """
 
 from __future__ import annotations
 
-import json
 import tempfile
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
@@ -17,46 +15,34 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Route
 
-from trainers._atomic import read_json
-
 from ..compute import ComputeTarget
 from ..dataset import Dataset
-from ..errors import QueryError, TrainyardError
+from ..errors import TrainyardError, WebserviceException
 from ..inputs import dataset_registry
 from ..model import Model
 from ..preview import render_preview
+from ..service import Webservice, list_services
 
-SCORE_TIMEOUT = 30
+LOG_LINES = 200
 
 
 def _ws(request: Request):
     return request.app.state.workspace
 
 
-def load_services(root: Path) -> list[dict]:
-    """Every ``services/<name>/service.json`` under the workspace root, by name."""
-    base = Path(root) / "services"
-    found = []
-    for d in sorted(base.iterdir()) if base.is_dir() else []:
-        record = read_json(d / "service.json")
-        if isinstance(record, dict):
-            found.append({"name": d.name, **record})
-    return found
-
-
-def _deployments(root: Path) -> dict[str, list[str]]:
-    """model id → names of the services deploying it."""
+def _deployments(ws) -> dict[str, list[str]]:
+    """model id → names of the services deploying it (from the stored records; no node is asked)."""
     out: dict[str, list[str]] = {}
-    for s in load_services(root):
-        for m in s.get("models") or ([s["model"]] if s.get("model") else []):
-            out.setdefault(m if isinstance(m, str) else str(m.get("id")), []).append(s["name"])
+    for record in list_services(ws):
+        for model_id in record.get("models") or []:
+            out.setdefault(model_id, []).append(record["name"])
     return out
 
 
 def list_models(request: Request) -> JSONResponse:
     """GET /api/models — every version (``models list --json``) with the services deploying it."""
     ws = _ws(request)
-    deployed = _deployments(ws.root)
+    deployed = _deployments(ws)
     return JSONResponse([{**m.serialize(), "id": m.id, "deployments": deployed.get(m.id, [])}
                          for m in Model.list(ws)])
 
@@ -66,7 +52,7 @@ def show_model(request: Request) -> JSONResponse:
     ws = _ws(request)
     m = Model(ws, request.path_params["name"], request.path_params["version"])
     return JSONResponse({**m.serialize(), "id": m.id, "path": str(m.path),
-                         "deployments": _deployments(ws.root).get(m.id, [])})
+                         "deployments": _deployments(ws).get(m.id, [])})
 
 
 def list_datasets(request: Request) -> JSONResponse:
@@ -111,44 +97,56 @@ async def compute_status(request: Request) -> JSONResponse:
     return JSONResponse(await run_in_threadpool(target.describe_nodes))
 
 
-def list_services(request: Request) -> JSONResponse:
-    """GET /api/services — every deployed service's record, with the tail of its log when it has one."""
-    out = []
-    for s in load_services(_ws(request).root):
-        log = Path(_ws(request).root) / "services" / s["name"] / "logs"
-        tails = {p.name: p.read_bytes()[-8192:].decode(errors="replace") for p in sorted(log.glob("*.log"))} \
-            if log.is_dir() else {}
-        out.append({**s, "log_tail": tails})
-    return JSONResponse(out)
+def _service(request: Request) -> Webservice | JSONResponse:
+    """The service named in the path, or a 404 answer naming the deployed ones."""
+    try:
+        return Webservice(_ws(request), request.path_params["name"])
+    except WebserviceException as exc:
+        return JSONResponse({"error": str(exc)}, status_code=404)
+
+
+def _describe(service: Webservice) -> dict:
+    """The stored record (never the keys) with the state, reason and restarts asked of the node now."""
+    service.refresh()
+    return {**service.serialize(), "auth_enabled": service.auth_enabled}
+
+
+async def list_services_api(request: Request) -> JSONResponse:
+    """GET /api/services — every service (``services list --json``): state and restarts from its node."""
+    found = await run_in_threadpool(lambda: [_describe(s) for s in Webservice.list(_ws(request))])
+    return JSONResponse(found)
+
+
+async def show_service(request: Request) -> JSONResponse:
+    """GET /api/services/{name} — ``services show --json`` plus the tail of the server log (from the node)."""
+    service = _service(request)
+    if isinstance(service, JSONResponse):
+        return service
+
+    def describe() -> dict:
+        out = _describe(service)
+        try:
+            out["log_tail"] = service.get_logs(num_lines=LOG_LINES)
+        except TrainyardError as exc:
+            out["log_tail"], out["log_error"] = "", str(exc)
+        return out
+
+    return JSONResponse(await run_in_threadpool(describe))
 
 
 async def score_service(request: Request) -> JSONResponse:
-    """POST /api/services/{name}/score — forwards a JSON body to the service's scoring URI ("try it")."""
-    name = request.path_params["name"]
-    found = {s["name"]: s for s in load_services(_ws(request).root)}
-    if name not in found:
-        raise QueryError(f"no service {name!r}; deployed: {', '.join(found) or 'none'}")
-    uri = found[name].get("scoring_uri")
-    if not uri:
-        raise QueryError(f"service {name!r} has no scoring_uri yet (state {found[name].get('state')})")
+    """POST /api/services/{name}/score — ``Webservice.run`` with the posted JSON ("try it"): the key, when the
+    service has auth, is added here and never reaches the page; a pool node without ``service_address`` is
+    reached over a forward this process keeps. 502 with the service's answer when it refuses."""
+    service = _service(request)
+    if isinstance(service, JSONResponse):
+        return service
     body = await request.body()
-
-    def post() -> tuple[int, str]:
-        req = urllib.request.Request(uri, data=body, headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=SCORE_TIMEOUT) as resp:  # noqa: S310 - the service's URI
-                return resp.status, resp.read().decode(errors="replace")
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode(errors="replace")
-        except OSError as exc:
-            raise TrainyardError(f"service {name!r} at {uri} did not answer: {exc}") from exc
-
-    status, text = await run_in_threadpool(post)
     try:
-        payload = json.loads(text)
-    except json.JSONDecodeError:
-        payload = text
-    return JSONResponse({"status": status, "response": payload})
+        answer = await run_in_threadpool(service.run, body)
+    except WebserviceException as exc:
+        return JSONResponse({"error": str(exc)}, status_code=502)
+    return JSONResponse({"response": answer})
 
 
 ROUTES = [
@@ -156,5 +154,6 @@ ROUTES = [
     Route("/api/datasets", list_datasets), Route("/api/datasets/{name}/{version}", show_dataset),
     Route("/datasets/{name}/{version}/preview.png", dataset_preview),
     Route("/api/computes", list_computes), Route("/api/computes/{name}/status", compute_status),
-    Route("/api/services", list_services), Route("/api/services/{name}/score", score_service, methods=["POST"]),
+    Route("/api/services", list_services_api), Route("/api/services/{name}", show_service),
+    Route("/api/services/{name}/score", score_service, methods=["POST"]),
 ]

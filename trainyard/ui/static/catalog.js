@@ -64,19 +64,36 @@ async function computes() {
 
 async function services() {
   const ss = await api("/api/services");
-  if (!ss.length) { list.replaceChildren(el("p", { class: "muted" }, "No services deployed (Model.deploy records them under services/).")); return; }
-  list.replaceChildren(...ss.map((s) => {
-    const input = el("textarea", { rows: 4, cols: 60 }, '{"data": [[1, 2, 3, 4]]}');
-    const out = el("pre", {});
-    const tryIt = el("button", { onclick: async () => {
-      try { out.textContent = JSON.stringify(await api(`/api/services/${s.name}/score`, { method: "POST", body: input.value }), null, 2); }
-      catch (err) { out.textContent = String(err.message); }
-    } }, "Score");
-    return el("div", { class: "service", "data-service": s.name }, el("h2", {}, s.name, " ", el("span", { class: "status" }, s.state || "")),
-      el("p", {}, "scoring URI: ", el("code", {}, s.scoring_uri || "")), el("p", {}, `models: ${(s.models || [s.model]).filter(Boolean).map((m) => m.id || m).join(", ")}`),
-      el("h3", {}, "Try it"), input, tryIt, out,
-      ...Object.entries(s.log_tail || {}).map(([n, t]) => el("details", {}, el("summary", {}, n), el("pre", { class: "log" }, t))));
-  }));
+  list.replaceChildren(ss.length ? table(["service", "state", "compute", "models", "restarts", "scoring URI"], ss.map((s) =>
+    el("tr", { "data-service": s.name }, el("td", {}, el("a", { href: `#${s.name}`, onclick: () => showService(s.name) }, s.name)),
+      el("td", { class: "status" }, s.state || ""), el("td", {}, s.compute || ""), el("td", {}, (s.models || []).join(", ")),
+      el("td", {}, s.restarts || 0), el("td", {}, el("code", {}, scoringUri(s)))))) :
+    el("p", { class: "muted" }, "No services deployed (Model.deploy or `trainyard models deploy`)."));
+  const want = decodeURIComponent(location.hash.slice(1));
+  if (ss.some((s) => s.name === want)) showService(want);
+}
+
+function scoringUri(s) {
+  if (s.scoring_uri) return s.scoring_uri;
+  return s.node_scoring_uri ? `${s.node_scoring_uri}; the dashboard forwards "try it" to it` : "";
+}
+
+async function showService(name) {
+  const s = await api(`/api/services/${encodeURIComponent(name)}`);
+  const input = el("textarea", { id: "try-input", rows: 4, cols: 60 }, '{"data": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}');
+  const out = el("pre", { id: "try-output" });
+  const tryIt = el("button", { id: "try-it", onclick: async () => {
+    out.textContent = "";
+    try { out.textContent = JSON.stringify((await api(`/api/services/${encodeURIComponent(name)}/score`, { method: "POST", body: input.value })).response); }
+    catch (err) { out.textContent = String(err.message); }
+  } }, "Score");
+  detail.replaceChildren(el("h2", {}, s.name, " ", el("span", { class: "status", id: "service-state" }, s.state || "")),
+    el("table", { class: "kv" }, Object.entries({ reason: s.reason, restarts: String(s.restarts || 0), compute: s.compute,
+      node: s.node?.name, models: (s.models || []).join(", "), "scoring URI": scoringUri(s),
+      auth: s.auth_enabled ? "key (sent by the dashboard)" : "none" }).filter(([, v]) => v)
+      .map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, v)))),
+    el("h3", {}, "Try it"), input, tryIt, out,
+    el("h3", {}, "Log"), el("pre", { class: "log", id: "service-log" }, s.log_tail || s.log_error || ""));
 }
 
 const pages = { models, datasets, computes, services };
