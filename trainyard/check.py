@@ -10,7 +10,7 @@
 ``repair`` removes only findings marked ``garbage``: corrupt objects (content addressing makes them
 worthless), secrets, and temp files and orphan versions older than ``min_age`` (a writer still at work
 is younger than that). Unreadable records and missing blobs are reported, never deleted.
-``purge_secret_blobs`` is the piece ``gc`` can call on its own.
+`trainyard gc` purges secret blobs through the same record (`trainyard.secret.record_purged`).
 """
 
 from __future__ import annotations
@@ -27,10 +27,9 @@ from trainers.objects import hash_file
 
 from .errors import StoreError
 from .record import load_record
-from .secret import find_secret_blobs
+from .secret import find_secret_blobs, purged_oids, record_purged
 
 MIN_AGE = 3600.0  # seconds: temp files and orphan versions younger than this may belong to a live writer
-PURGED = ".purged-secrets"  # oids removed as secrets; snapshots naming them are not reported as broken
 REGISTRIES = {"models": "model.json", "datasets": "dataset.json", "environments": "environment.json"}
 
 
@@ -50,7 +49,7 @@ def check_store(root: Path, min_age: float = MIN_AGE, now: float | None = None) 
     now = time.time() if now is None else now
     root = Path(root)
     findings = list(_check_objects(root, min_age, now))
-    purged = _purged(root)
+    purged = purged_oids(root)
     findings += _check_runs(root, purged)
     findings += _check_registries(root, min_age, now, purged)
     findings += _temp_files(root, min_age, now)
@@ -73,17 +72,9 @@ def repair(root: Path, findings: list[Finding]) -> list[Finding]:
         except OSError:
             continue
         if f.kind == "secret":
-            with open(Path(root) / "objects" / PURGED, "a") as fh:
-                fh.write(path.parent.name + path.name + "\n")
+            record_purged(root, path.parent.name + path.name)
         removed.append(f)
     return removed
-
-
-def purge_secret_blobs(root: Path) -> list[Finding]:
-    """Remove blobs of the store at ``root`` that hold secrets (for ``gc``); returns what was removed."""
-    root = Path(root)
-    return repair(root, [Finding("secret", str(_blob(root, oid)), why, garbage=True)
-                         for oid, why in find_secret_blobs(root)])
 
 
 def _blob(root: Path, oid: str) -> Path:
@@ -104,13 +95,6 @@ def _check_objects(root: Path, min_age: float, now: float) -> Iterator[Finding]:
             yield Finding("temp-file", str(path), "an unfinished blob write" + ("" if old else " (recent: kept)"), old)
         elif path.is_file() and hash_file(path) != path.parent.name + path.name:
             yield Finding("corrupt-object", str(path), "its content does not hash to its name", garbage=True)
-
-
-def _purged(root: Path) -> set[str]:
-    try:
-        return set((root / "objects" / PURGED).read_text().split())
-    except OSError:
-        return set()
 
 
 def _missing_blobs(root: Path, manifest_oid: str, purged: set[str]) -> list[str]:

@@ -21,6 +21,7 @@ from trainers.status import is_terminal
 
 from .errors import TrainyardError
 from .runstore import RunStore
+from .secret import find_secret_blobs, record_purged
 from .snapshot import load_manifest
 from .transport import node_configs, open_node
 
@@ -63,6 +64,12 @@ def find_workspace_garbage(workspace: Workspace, grace_seconds: float = GRACE_SE
                 continue
             items.append({"kind": "blob", "path": str(f), "bytes": st.st_blocks * 512,
                           "reason": "no run, dataset or manifest references it"})
+    listed = {i["path"] for i in items}
+    for oid, why in find_secret_blobs(workspace.root):  # shipped before the secret rules: purged even if referenced
+        f = base / oid[:2] / oid[2:]
+        if str(f) not in listed and f.exists():
+            items.append({"kind": "secret", "path": str(f), "bytes": f.lstat().st_blocks * 512, "oid": oid,
+                          "reason": f"holds a secret ({why})"})
     return items
 
 
@@ -72,6 +79,8 @@ def collect_workspace(workspace: Workspace, dry_run: bool = False,
     if not dry_run:
         for item in items:
             Path(item["path"]).unlink(missing_ok=True)
+            if item["kind"] == "secret":
+                record_purged(workspace.root, item["oid"])
     return {"where": f"workspace {workspace.root}", "items": items, "bytes": sum(i["bytes"] for i in items),
             "removed": not dry_run}
 

@@ -78,3 +78,19 @@ def find_secret_blobs(root: Path) -> Iterator[tuple[str, str]]:
         why = named.get(oid) or (f"contains {kind}" if (kind := scan_file(blob)) else None)
         if why:
             yield oid, why
+
+
+PURGED = ".purged-secrets"  # oids removed as secrets; snapshots naming them are not reported as broken
+
+
+def record_purged(root: Path, oid: str) -> None:
+    """Remember that the blob ``oid`` of the store at ``root`` was removed as a secret."""
+    with open(Path(root) / "objects" / PURGED, "a") as fh:
+        fh.write(oid + "\n")
+
+
+def purged_oids(root: Path) -> set[str]:
+    try:
+        return set((Path(root) / "objects" / PURGED).read_text().split())
+    except OSError:
+        return set()

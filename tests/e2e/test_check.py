@@ -73,3 +73,20 @@ def test_repair_purges_secret_blobs_shipped_before_the_rules(tmp_path):
     code, report = check("--repair")
     assert code == 0 and not (root / "objects" / oid[:2] / oid[2:]).exists()
     assert check()[0] == 0
+
+
+def test_gc_purges_secret_blobs_too(tmp_path):
+    """`trainyard gc` removes blobs holding secrets even inside its grace period (dry run lists them first),
+    records them as purged, and `check` passes afterwards."""
+    assert run_cli("submit", str(make_project(tmp_path))).returncode == 0
+    root = Workspace.load().root
+    from trainers.objects import ObjectStore
+
+    oid, _ = ObjectStore(root / "objects").add_bytes(b"-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n")
+    blob = root / "objects" / oid[:2] / oid[2:]
+    dry = json.loads(run_cli("gc", "--dry-run", "--json").stdout)
+    assert [i["kind"] for r in dry["reports"] for i in r["items"]] == ["secret"] and blob.exists()
+    out = run_cli("gc", "--json")
+    assert out.returncode == 0, out.stderr
+    assert not blob.exists() and oid in (root / "objects" / ".purged-secrets").read_text()
+    assert check()[0] == 0
