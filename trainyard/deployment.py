@@ -115,7 +115,7 @@ def deploy(workspace: Workspace, name: str, models: list, inference_config: Infe
     previous = load_service(workspace, name) if name in list_services_names(workspace) else None
     if previous is not None and not overwrite:
         raise WebserviceException(f"service {name!r} already exists (on {previous['compute']}); pass overwrite=True "
-                                  f"(CLI: --overwrite) to replace it, or `trainyard services delete {name}`")
+                                  f"(CLI: --force) to replace it, or `trainyard services delete {name}`")
     if previous is not None and previous["compute"] != compute:
         delete_service(workspace, previous)
         previous = None

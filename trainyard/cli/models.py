@@ -109,7 +109,7 @@ def download(ctx: click.Context, ref: str, output: str, force: bool) -> None:
               help="Registered environment (default: the one the model was trained in).")
 @click.option("--auth", is_flag=True, help="Require a key (Authorization: Bearer KEY).")
 @click.option("--port", type=int, help="Port on the node (default: a free one).")
-@click.option("--overwrite", is_flag=True, help="Replace a service of that name.")
+@click.option("--force", "overwrite", is_flag=True, help="Replace a service of that name.")
 @click.option("--no-wait", is_flag=True, help="Return once started, without waiting until Healthy.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
