@@ -105,6 +105,12 @@ def plan(root: str | os.PathLike, payload: dict) -> dict:
                 continue
             items.append({"kind": "blob", "path": str(f), "bytes": st.st_blocks * 512,
                           "reason": "no run links it"})
+    listed = {i["path"] for i in items}
+    for oid in payload.get("secrets") or []:  # shipped before the desk's secret rules: purged even if linked
+        f = objects / oid[:2] / oid[2:]
+        if len(oid) == 64 and str(f) not in listed and f.is_file():
+            items.append({"kind": "secret", "path": str(f), "bytes": f.lstat().st_blocks * 512,
+                          "reason": "holds a secret (sent before the secret rules)"})
     pulled = set(payload.get("pulled") or [])
     for d, st, _ in runs:
         if d.name in pulled and st.get("state") in TERMINAL:
@@ -131,6 +137,8 @@ def collect(root: str | os.PathLike, payload: dict) -> dict:
                 except OSError:
                     continue  # a run started using it since the plan
                 shutil.rmtree(path, ignore_errors=True)
+        elif item["kind"] == "secret":
+            path.unlink(missing_ok=True)
         elif item["kind"] == "blob":
             try:
                 if path.lstat().st_nlink > 1:  # linked into a run since the plan

@@ -21,7 +21,7 @@ from trainers.status import is_terminal
 
 from .errors import TrainyardError
 from .runstore import RunStore
-from .secret import find_secret_blobs, record_purged
+from .secret import find_secret_blobs, purged_oids, record_purged
 from .snapshot import load_manifest
 from .transport import node_configs, open_node
 
@@ -97,11 +97,12 @@ def collect_compute(workspace: Workspace, compute: str, dry_run: bool = False, e
     """Run gc on every node of ``compute``; one report per node."""
     config = workspace.compute_config(compute)
     names = [None] if config["type"] == "local" else [c.name for c in node_configs(workspace, compute)]
+    secrets = sorted({oid for oid, _ in find_secret_blobs(workspace.root)} | purged_oids(workspace.root))
     reports = []
     for name in names:
         node = open_node(workspace, compute, name)
         answer = node.call("gc", {"dry_run": dry_run, "env_max_idle_days": env_max_idle_days,
                                   "env_budget_bytes": env_budget_bytes, "blob_max_idle_days": blob_max_idle_days,
-                                  "pulled": pulled_runs(workspace, compute, node.name)})
+                                  "pulled": pulled_runs(workspace, compute, node.name), "secrets": secrets})
         reports.append({"where": f"{compute}/{node.name}", **answer})
     return reports

@@ -83,3 +83,26 @@ def test_free_space_floor_refuses_a_build(tmp_path):
     out = run_cli("submit", str(project(tmp_path / "p", "six==1.16.0\n")), cwd=tmp_path)
     assert out.returncode == 3
     assert "below this node's floor" in out.stderr and "trainyard gc" in out.stderr
+
+
+def test_gc_purges_secret_blobs_from_the_nodes_too(tmp_path):
+    """A secret blob sent to a node before the secret rules (still linked into an old run directory) is
+    listed by gc --compute --dry-run and removed by gc --compute, as is the workspace's copy."""
+    from trainers.objects import ObjectStore
+
+    job = make_project(tmp_path / "p")
+    out = run_cli("submit", str(job), "--current-env", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    secret = b"aws_access_key_id = AKIAIOSFODNN7EXAMPLE\n"
+    ws = Workspace.load()
+    oid, _ = ws.objects.add_bytes(secret)
+    node_store = ObjectStore(Path.home() / ".trainyard" / "objects")
+    node_store.add_bytes(secret)
+    node_blob = node_store.path(oid)
+    run_dir = next((Path.home() / ".trainyard" / "runs").iterdir())
+    (run_dir / "src" / "credentials").hardlink_to(node_blob)  # as an old run would have it
+    dry = gc(tmp_path, "--compute", "local", "--dry-run")
+    node_items = [i for r in dry["reports"][1:] for i in r["items"] if i["kind"] == "secret"]
+    assert [i["path"] for i in node_items] == [str(node_blob)] and node_blob.exists()
+    gc(tmp_path, "--compute", "local")
+    assert not node_blob.exists() and not ws.objects.path(oid).exists()
