@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,14 @@ def run_on_terminal(*args: str, cwd: Path, prompt: bytes | None = None, reply: s
             answered = True
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status), out.decode(errors="replace")
+
+
+def wait_until(predicate, timeout: float = 60, what: str = "condition"):
+    """Poll ``predicate`` every 0.1 s until it returns something truthy (returned), else fail naming ``what``."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from trainyard import Workspace
 from trainyard.runstore import RunStore
 
@@ -44,15 +42,6 @@ def max_in_flight(records: list[dict]) -> int:
         peak = max(peak, live)
     return peak
 
-
-def wait_for(predicate, timeout=60.0, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def children_of(ws: Workspace, parent_id: str) -> list[dict]:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.conftest import run_cli, write
-from tests.e2e.sweeps import make_trial, wait_for
+from tests.conftest import run_cli, wait_until, write
+from tests.e2e.sweeps import make_trial
 from trainyard import Experiment, ScriptRunConfig, Workspace
 
 INLINE = '''
@@ -60,7 +60,7 @@ def test_submit_child_filters_and_cancel_cascades(tmp_path):
     assert [c.id for c in parent.get_children(tags={"kind": "slow"})] == [slow.id]
     assert [c.id for c in parent.get_children(tags="kind")] == [slow.id, quick.id]
     assert [c.id for c in parent.get_children(status="Completed")] == [quick.id]
-    wait_for(lambda: slow.get_status() == "Running", what="the slow child running")
+    wait_until(lambda: slow.get_status() == "Running", what="the slow child running")
     out = run_cli("runs", "cancel", parent.id)
     assert out.returncode == 0, out.stderr
     slow.wait_for_completion(raise_on_error=False)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli, write
+from tests.conftest import run_cli, wait_until, write
 from tests.e2e.hostile import make_argv_project, received_argv
 from tests.e2e.jobs import make_project
 from trainers.supervisor import is_alive, process_start_time
@@ -28,14 +28,6 @@ def test_hostile_inputs_are_delivered_verbatim_on_local(tmp_path):
     assert not mark.exists()
 
 
-def wait_for(predicate, timeout=60, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
 
 def node_status(run_id: str) -> dict:
     return json.loads((Path.home() / ".trainyard" / "runs" / run_id / "status.json").read_text())
@@ -48,20 +40,20 @@ def test_killed_supervisor_fails_the_run_and_is_no_zombie(tmp_path):
     ws = Workspace.load()
     src = ScriptRunConfig(source_directory="src", script="train.py", arguments=["--sleep", "60"])
     run = Experiment(ws, "sup").submit(src)
-    wait_for(lambda: node_status(run.id).get("state") == "Running", what="Running")
+    wait_until(lambda: node_status(run.id).get("state") == "Running", what="Running")
     status = node_status(run.id)
     os.kill(status["supervisor_pid"], signal.SIGKILL)
     with pytest.raises(ChildProcessError):
         os.waitpid(status["supervisor_pid"], os.WNOHANG)  # not our child: nothing for us to reap
     details = run.wait_for_completion(raise_on_error=False, timeout=30)
     assert details["status"] == "Failed" and "supervisor process is gone" in run.record["status_reason"]
-    wait_for(lambda: not is_alive(status["pid"], status.get("pid_start")), timeout=10, what="the job to stop")
+    wait_until(lambda: not is_alive(status["pid"], status.get("pid_start")), timeout=10, what="the job to stop")
 
 
 def test_zombie_is_not_alive():
     """A dead child not yet reaped (a zombie) does not count as a live process."""
     proc = subprocess.Popen(["true"])
-    wait_for(lambda: open(f"/proc/{proc.pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z", what="zombie")
+    wait_until(lambda: open(f"/proc/{proc.pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z", what="zombie")
     assert not is_alive(proc.pid, process_start_time(proc.pid))
     proc.wait()
 

@@ -9,8 +9,8 @@ import subprocess
 import sys
 import time
 
-from tests.conftest import REPO, TRAINYARD, run_cli, write
-from tests.e2e.sweeps import children_of, make_trial, max_in_flight, wait_for
+from tests.conftest import REPO, TRAINYARD, run_cli, wait_until, write
+from tests.e2e.sweeps import children_of, make_trial, max_in_flight
 from trainyard import (
     BanditPolicy,
     Environment,
@@ -126,9 +126,9 @@ def test_killed_client_and_controller_then_attach_finishes_exactly(tmp_path):
     client = subprocess.Popen([TRAINYARD, "submit", "sweep.yml"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     ws = Workspace.load()
     store = RunStore(ws.root)
-    parent = wait_for(lambda: next((r for r in store.iter_runs("killed") if r.get("type") == "hyperdrive"
+    parent = wait_until(lambda: next((r for r in store.iter_runs("killed") if r.get("type") == "hyperdrive"
                                     and r.get("controller_pid")), None), what="the controller")
-    wait_for(lambda: len(children_of(ws, parent["run_id"])) >= 3, what="three children")
+    wait_until(lambda: len(children_of(ws, parent["run_id"])) >= 3, what="three children")
     client.kill()
     os.kill(parent["controller_pid"], signal.SIGKILL)
     client.wait()
@@ -168,7 +168,7 @@ def test_cancel_a_sweep_cancels_its_children(tmp_path):
     hd = Experiment(ws, "cancel").submit(HyperDriveConfig(
         run_config=src, hyperparameter_sampling=GridParameterSampling({"--x": choice(1, 2, 3)}),
         primary_metric_name="score", primary_metric_goal="MAXIMIZE", max_total_runs=3, max_concurrent_runs=2))
-    wait_for(lambda: sum(c["status"] == "Running" for c in children_of(ws, hd.id)) == 2, what="two running")
+    wait_until(lambda: sum(c["status"] == "Running" for c in children_of(ws, hd.id)) == 2, what="two running")
     hd.cancel()
     hd.wait_for_completion(raise_on_error=False)
     assert hd.status == "Canceled"

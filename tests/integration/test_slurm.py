@@ -7,11 +7,10 @@ import subprocess
 import sys
 import time
 
-from tests.conftest import REPO, run_cli, write
+from tests.conftest import REPO, run_cli, wait_until, write
 from tests.e2e.jobs import make_project
 from tests.integration.conftest import set_config
 from tests.integration.distributed_job import make_allreduce_project
-from tests.integration.test_ssh_pool import wait_until
 from trainyard import ComputeTarget, Run, Workspace
 
 

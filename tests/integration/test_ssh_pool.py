@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.conftest import TRAINYARD, run_cli, write
+from tests.conftest import TRAINYARD, run_cli, wait_until, write
 from tests.e2e.jobs import make_project
 from tests.integration.conftest import set_config
 from trainyard import Run, Workspace
@@ -22,15 +22,6 @@ from trainyard.transport.ssh import NodeConfig, SSHNode
 def submit(job, *args):
     return run_cli("submit", str(job), "--compute", "pool", *args)
 
-
-def wait_until(predicate, timeout=60, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def running_run(ws):
