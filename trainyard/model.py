@@ -12,8 +12,9 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from trainers.model import Model as JobModel
 from trainers.objects import hash_file
 
 from .errors import RegistryError
@@ -21,7 +22,9 @@ from .inference import InferenceConfig  # noqa: F401 - v1 has it in azureml.core
 from .record import skip_unreadable
 from .registration import Framework, model_registry, register_model_files
 from .registry import parse_ref
-from .workspace import Workspace
+
+if TYPE_CHECKING:
+    from .workspace import Workspace
 
 
 @dataclass
@@ -105,7 +108,11 @@ class Model:
 
     @staticmethod
     def get_model_path(model_name: str, version: int | None = None, _workspace: Workspace | None = None) -> str:
-        return str(Model(_workspace or Workspace.load(), model_name, version).path)
+        """With a workspace, the registered model's file (or folder) in the store. Without one, where v1 looks
+        inside a job or a service: ``AZUREML_MODEL_DIR``, then a run input named after the model."""
+        if _workspace is None:
+            return JobModel.get_model_path(model_name, version)
+        return str(Model(_workspace, model_name, version).path)
 
     @staticmethod
     def deploy(workspace: Workspace, name: str, models: list, inference_config=None, deployment_config=None,

@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from trainers.status import CANCEL_REQUESTED, CANCELED, COMPLETED, FAILED, is_terminal
 
@@ -25,7 +25,9 @@ from .submission import submit
 from .sweep import ensure_controller, rank_children, start_sweep
 from .sweepjob import HyperDriveConfig
 from .tracker import cancel_run, sync_step
-from .workspace import Workspace
+
+if TYPE_CHECKING:
+    from .workspace import Workspace
 
 SWEEP_POLL = 0.25  # seconds between looks at a sweep's store while following it
 STREAMED_LOGS = ("environment_build.log", "std_log.txt")

@@ -139,6 +139,11 @@ class RunStore:
             records = [r for r in skip_unreadable(same_second, lambda d: load_record(d / "run.json")) if r]
             yield from sorted(records, key=lambda r: r.get("created", 0), reverse=True)
 
+    def experiment_names(self) -> list[str]:
+        """Experiments that have a runs folder in the store, by name."""
+        base = self.root / "experiments"
+        return sorted(d.name for d in base.iterdir() if (d / "runs").is_dir()) if base.is_dir() else []
+
     def run_dirs(self, experiment: str | None = None) -> list[Path]:
         """Run directories, newest second first, from directory names alone (no record is read)."""
         base = self.root / "experiments"

@@ -17,6 +17,7 @@ from trainers._atomic import read_json, write_json_atomic
 from trainers.objects import ObjectStore
 
 from .errors import ComputeTargetException, WorkspaceError
+from .runstore import RunStore
 
 CONFIG_DIR = ".trainyard"
 CONFIG_NAME = "config.json"
@@ -198,6 +199,20 @@ class Workspace:
         from .dataset import Dataset  # start-up time: loading a workspace does not load datasets
 
         return {ds.name: ds for ds in Dataset.list(self)}
+
+    @property
+    def experiments(self) -> dict[str, Any]:
+        """``{name: Experiment}`` for every experiment with runs in the store (v1)."""
+        from .experiment import Experiment  # start-up time: loading a workspace does not load runs
+
+        return {name: Experiment(self, name) for name in RunStore(self.root).experiment_names()}
+
+    @property
+    def models(self) -> dict[str, Any]:
+        """``{name: Model}``, each at its latest version (v1)."""
+        from .model import Model  # start-up time: nor the model registry
+
+        return {m.name: m for m in Model.list(self, latest=True)}
 
     @property
     def environments(self) -> dict[str, Any]:

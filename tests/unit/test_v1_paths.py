@@ -181,3 +181,22 @@ def test_docker_configuration_and_image_environment(tmp_path):
     src = ScriptRunConfig(str(tmp_path / "src"), "train.py", environment=env,
                           docker_runtime_config=DockerConfiguration(use_docker=True))
     assert src.to_job_spec("e").environment is env and src.docker_runtime_config.use_docker
+
+
+def test_workspace_experiments_and_models(tmp_path):
+    """ws.experiments maps each experiment with runs to an Experiment; ws.models each model to its latest version."""
+    from trainyard.core import Experiment, Model, Workspace
+    from trainyard.runstore import RunStore, new_record, new_run_id
+
+    ws = Workspace.embedded(tmp_path)
+    assert ws.experiments == {} and ws.models == {}
+    store = RunStore(ws.root)
+    for exp in ("iris", "mnist"):
+        store.create(new_record(new_run_id(exp), exp))
+    write(tmp_path / "m.joblib", "one")
+    Model.register(ws, str(tmp_path / "m.joblib"), "clf")
+    write(tmp_path / "m.joblib", "two")
+    Model.register(ws, str(tmp_path / "m.joblib"), "clf")
+    assert sorted(ws.experiments) == ["iris", "mnist"]
+    assert isinstance(ws.experiments["iris"], Experiment) and ws.experiments["iris"].name == "iris"
+    assert list(ws.models) == ["clf"] and ws.models["clf"].version == 2
