@@ -317,6 +317,10 @@ class HyperDriveRun(Run):
         self.refresh()
         return self.status
 
+    def revive(self) -> str:
+        """`runs attach` on a sweep: no node to ask again; its controller is started if none is alive."""
+        return self.get_status()
+
     def cancel(self) -> str:
         """Cancel the sweep: every child through the normal cancel path, then the parent."""
         if is_terminal(self.status):
