@@ -10,6 +10,7 @@ node of a compute, ``select_node`` the least-loaded reachable node of a pool.
 from __future__ import annotations
 
 import atexit
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,8 @@ __all__ = ["CommandResult", "LocalNode", "Node", "NodeConfig", "check_answer", "
            "node_configs", "open_node", "probe", "probe_nodes", "select_node"]
 
 _OPEN: dict[tuple, Node] = {}
+_OPENING: dict[tuple, threading.Lock] = {}  # one opener per node: threads share the handle
+_OPENING_LOCK = threading.Lock()
 
 
 def node_configs(workspace: Workspace, compute: str) -> list[NodeConfig]:
@@ -48,12 +51,16 @@ def open_node(workspace: Workspace, compute: str, node: str | None = None) -> No
     if chosen is None:
         raise ComputeTargetException(f"compute {compute!r} has no node {node!r}")
     key = (str(workspace.root), compute, chosen.name, chosen.host, chosen.port, chosen.host_key)
-    if key not in _OPEN:
-        if not _OPEN:
-            atexit.register(close_all)
-        _OPEN[key] = _open_ssh(chosen)
-        if config["type"] == "slurm":  # the login node, with jobs going through the scheduler
-            _OPEN[key] = SlurmNode(_OPEN[key], config)
+    with _OPENING_LOCK:
+        opening = _OPENING.setdefault(key, threading.Lock())
+    with opening:  # threads refreshing runs at once (`runs list`) open one handle per node, not one each
+        if key not in _OPEN:
+            if not _OPEN:
+                atexit.register(close_all)
+            handle = _open_ssh(chosen)
+            if config["type"] == "slurm":  # the login node, with jobs going through the scheduler
+                handle = SlurmNode(handle, config)
+            _OPEN[key] = handle
     return _OPEN[key]
 
 
