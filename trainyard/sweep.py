@@ -86,6 +86,7 @@ def rank_children(store: RunStore, parent: dict, top: int = 0, reverse: bool = F
         series = primary_series(load_records(store.run_dir(child["run_id"]) / "metrics.jsonl"), metric)
         rows.append({"run_id": child["run_id"], "status": child["status"], "best_primary_metric": best_of(series, goal),
                      "hyperparameters": child.get("hyperparameters") or {}, "created": child["created"]})
+    rows.sort(key=lambda r: (r["created"], r["run_id"]))  # ties go to the earliest child, whoever asks
     scored = sorted((r for r in rows if r["best_primary_metric"] is not None),
                     key=lambda r: r["best_primary_metric"], reverse=(goal == "MAXIMIZE") != reverse)
     out = scored + ([] if discard_no_metric else [r for r in rows if r["best_primary_metric"] is None])
@@ -371,11 +372,10 @@ class Controller:
 
     def register_best(self) -> None:
         """Register the model of the child with the best value of the primary metric (as the sweep job asks)."""
-        scored = [(best_of(self.series(r), self.goal), r) for r in self.children()]
-        scored = [(v, r) for v, r in scored if v is not None]
-        if not scored:
+        ranked = rank_children(self.store, self.store.load(self.parent_id), top=1, discard_no_metric=True)
+        if not ranked:
             return
-        best = (max if self.goal == "MAXIMIZE" else min)(scored)[1]
+        best = ranked[0]["run_id"]  # the same choice as get_best_run_by_primary_metric, ties included
         try:
             asked = self.settings["register_model"]
             model = register_run_output(
