@@ -20,7 +20,7 @@ demo: install
 	  $(PY) -m scripts.scaffold iris-svm -o $$d/iris-svm && \
 	  cd $$d && $(CURDIR)/$(PY) $(CURDIR)/scripts/submit.py iris-svm/job.yml && \
 	  $(CURDIR)/$(TY) models list && \
-	  $(CURDIR)/$(TY) models deploy sklearn-iris --name iris-demo --overwrite && \
+	  $(CURDIR)/$(TY) models deploy sklearn-iris --name iris-demo --force && \
 	  echo '{"data": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}' > rows.json && \
 	  echo "predictions for two rows (setosa, virginica expected):" && \
 	  { $(CURDIR)/$(TY) services test iris-demo --data rows.json; rc=$$?; \
