@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli, wait_until, write
+from tests.conftest import mount_tmpfs, run_cli, wait_until, write
 from tests.e2e.hostile import make_argv_project, received_argv
 from tests.e2e.jobs import make_project
 from trainers.supervisor import is_alive, process_start_time
@@ -62,11 +62,7 @@ def test_zombie_is_not_alive():
 def small_node_root(tmp_path):
     """The local node's root on a 4 MiB tmpfs (needs root and mount rights, as in the CI container)."""
     root = Path.home() / ".trainyard"
-    root.mkdir(parents=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(root)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
-    yield root
+    yield mount_tmpfs(root, "4m")
     subprocess.run(["umount", "-l", str(root)], check=True)
 
 

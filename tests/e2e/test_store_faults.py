@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli, write
+from tests.conftest import mount_tmpfs, run_cli, write
 from tests.e2e.jobs import make_project
 
 
@@ -63,11 +63,7 @@ def tmpfs(tmp_path):
     mounted = []
 
     def mount(path: Path, size: str) -> Path:
-        path.mkdir(parents=True, exist_ok=True)
-        out = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
-        if out.returncode != 0:
-            pytest.skip(f"cannot mount a tmpfs here: {out.stderr.decode().strip()}")
-        mounted.append(path)
+        mounted.append(mount_tmpfs(path, size))
         return path
 
     yield mount
