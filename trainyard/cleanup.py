@@ -51,8 +51,17 @@ def referenced_oids(workspace: Workspace) -> set[str]:
     return oids
 
 
-def find_workspace_garbage(workspace: Workspace, grace_seconds: float = GRACE_SECONDS) -> list[dict]:
-    """Objects nothing references, stored before the grace period (a query: removes nothing)."""
+def find_secrets(workspace: Workspace) -> dict[str, str]:
+    """oid → why, of the blobs that hold secrets (shipped before the secret rules), purged ones included:
+    one scan of the store, for the workspace's gc and every node's."""
+    found = dict(find_secret_blobs(workspace.root))
+    return {**{oid: "purged from the workspace earlier" for oid in purged_oids(workspace.root)}, **found}
+
+
+def find_workspace_garbage(workspace: Workspace, grace_seconds: float = GRACE_SECONDS,
+                           secrets: dict[str, str] | None = None) -> list[dict]:
+    """Objects nothing references, stored before the grace period, and blobs holding secrets (``secrets``,
+    else :func:`find_secrets`): a query, it removes nothing."""
     keep = referenced_oids(workspace)
     now = time.time()
     items = []
@@ -65,7 +74,7 @@ def find_workspace_garbage(workspace: Workspace, grace_seconds: float = GRACE_SE
             items.append({"kind": "blob", "path": str(f), "bytes": st.st_blocks * 512,
                           "reason": "no run, dataset or manifest references it"})
     listed = {i["path"] for i in items}
-    for oid, why in find_secret_blobs(workspace.root):  # shipped before the secret rules: purged even if referenced
+    for oid, why in (find_secrets(workspace) if secrets is None else secrets).items():  # even if referenced
         f = base / oid[:2] / oid[2:]
         if str(f) not in listed and f.exists():
             items.append({"kind": "secret", "path": str(f), "bytes": f.lstat().st_blocks * 512, "oid": oid,
@@ -73,9 +82,9 @@ def find_workspace_garbage(workspace: Workspace, grace_seconds: float = GRACE_SE
     return items
 
 
-def collect_workspace(workspace: Workspace, dry_run: bool = False,
-                      grace_seconds: float = GRACE_SECONDS) -> dict:
-    items = find_workspace_garbage(workspace, grace_seconds)
+def collect_workspace(workspace: Workspace, dry_run: bool = False, grace_seconds: float = GRACE_SECONDS,
+                      secrets: dict[str, str] | None = None) -> dict:
+    items = find_workspace_garbage(workspace, grace_seconds, secrets)
     if not dry_run:
         for item in items:
             Path(item["path"]).unlink(missing_ok=True)
@@ -85,24 +94,29 @@ def collect_workspace(workspace: Workspace, dry_run: bool = False,
             "removed": not dry_run}
 
 
-def pulled_runs(workspace: Workspace, compute: str, node_name: str) -> list[str]:
-    """Finished runs of a node whose outputs and logs are in the store."""
-    return [r["run_id"] for r in RunStore(workspace.root).iter_runs()
-            if r.get("compute") == compute and (r.get("node") or {}).get("name") == node_name
-            and is_terminal(r["status"]) and r.get("launched")]
+def pulled_runs(workspace: Workspace, compute: str) -> dict[str, list[str]]:
+    """Node name → the finished runs of ``compute`` on it whose outputs and logs are in the store (one pass)."""
+    out: dict[str, list[str]] = {}
+    for r in RunStore(workspace.root).iter_runs():
+        if r.get("compute") == compute and is_terminal(r["status"]) and r.get("launched"):
+            out.setdefault((r.get("node") or {}).get("name"), []).append(r["run_id"])
+    return out
 
 
 def collect_compute(workspace: Workspace, compute: str, dry_run: bool = False, env_max_idle_days: float = 30,
-                    env_budget_bytes: int | None = None, blob_max_idle_days: float = 7) -> list[dict]:
-    """Run gc on every node of ``compute``; one report per node."""
+                    env_budget_bytes: int | None = None, blob_max_idle_days: float = 7,
+                    secrets: dict[str, str] | None = None) -> list[dict]:
+    """Run gc on every node of ``compute``; one report per node. Blobs in ``secrets`` (else
+    :func:`find_secrets`) go from every node's cache."""
     config = workspace.compute_config(compute)
     names = [None] if config["type"] == "local" else [c.name for c in node_configs(workspace, compute)]
-    secrets = sorted({oid for oid, _ in find_secret_blobs(workspace.root)} | purged_oids(workspace.root))
+    secret_oids = sorted(find_secrets(workspace) if secrets is None else secrets)
+    pulled = pulled_runs(workspace, compute)
     reports = []
     for name in names:
         node = open_node(workspace, compute, name)
         answer = node.call("gc", {"dry_run": dry_run, "env_max_idle_days": env_max_idle_days,
                                   "env_budget_bytes": env_budget_bytes, "blob_max_idle_days": blob_max_idle_days,
-                                  "pulled": pulled_runs(workspace, compute, node.name), "secrets": secrets})
+                                  "pulled": pulled.get(node.name, []), "secrets": secret_oids})
         reports.append({"where": f"{compute}/{node.name}", **answer})
     return reports

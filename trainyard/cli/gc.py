@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import click
 
-from ..cleanup import GRACE_SECONDS, collect_compute, collect_workspace
+from ..cleanup import GRACE_SECONDS, collect_compute, collect_workspace, find_secrets
 from ._complete import complete_compute
 from ._render import echo_json, load_workspace
 
@@ -26,10 +26,12 @@ def gc(ctx: click.Context, computes: tuple[str, ...], dry_run: bool, env_idle_da
     beyond a budget), unlinked blobs and finished run directories already pulled. Never what a queued or
     running run uses."""
     ws = load_workspace(ctx)
-    reports = [collect_workspace(ws, dry_run, grace_hours * 3600)]
+    secrets = find_secrets(ws)  # one scan of the store for the workspace and every node
+    reports = [collect_workspace(ws, dry_run, grace_hours * 3600, secrets)]
     for compute in computes:
         reports += collect_compute(ws, compute, dry_run, env_idle_days,
-                                   None if env_budget_gb is None else int(env_budget_gb * 1e9), blob_idle_days)
+                                   None if env_budget_gb is None else int(env_budget_gb * 1e9), blob_idle_days,
+                                   secrets)
     if as_json:
         echo_json({"dryRun": dry_run, "reports": reports, "bytes": sum(r["bytes"] for r in reports)})
         return
