@@ -152,7 +152,8 @@ class Run:
         reason = (r.get("status_reason") or "no reason recorded").strip()
         return (f"run {self.id} {r['status']}: {reason}\n"
                 f"Full log: `trainyard runs logs {self.id}`" +
-                ("; resubmit after fixing the script." if r["status"] == FAILED else ""))
+                ("; resubmit after fixing the script." if r["status"] == FAILED and r.get("exit_code") is not None
+                 else "."))  # the script ran and failed; other failures say what to do in their reason
 
     def render_summary(self) -> str:
         r = self.record
