@@ -86,7 +86,12 @@ def _open_transport(host: str, port: int, timeout: float, sock) -> paramiko.Tran
         options.ciphers = [c for c in PREFERRED_CIPHERS if c in options.ciphers] + \
             [c for c in options.ciphers if c not in PREFERRED_CIPHERS]
         transport.banner_timeout = transport.handshake_timeout = timeout
-        transport.start_client(timeout=timeout)
+        try:
+            transport.start_client(timeout=timeout)
+        except paramiko.SSHException as exc:
+            if "banner" not in str(exc):  # a peer that spoke and then failed: said as a link error below
+                raise
+            transport.close()  # the banner never came: the same hang as the silent give-up just below
         if not transport.is_active() or transport.host_key is None:  # start_client gave up waiting, silently
             transport.close()
             raise ConnectError(f"{host}:{port} accepted the connection but completed no SSH handshake within "
