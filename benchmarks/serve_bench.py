@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from trainyard import CondaDependencies, Environment, InferenceConfig, Model, Workspace  # noqa: E402
+from trainyard import CondaDependencies, Environment, InferenceConfig, LocalWebservice, Model, Workspace  # noqa: E402
 from trainyard.transport.local import LocalNode  # noqa: E402
 
 MODELS = {
@@ -142,7 +142,8 @@ def post(port: int, body: bytes) -> object:
     return json.loads(conn.getresponse().read())
 
 
-def bench_model(kind: str, tmp: Path, ws: Workspace, ref_python: Path, requests: int) -> list[str]:
+def bench_model(kind: str, tmp: Path, ws: Workspace, ref_python: Path, requests: int,
+                deployment: object = None) -> list[str]:
     spec = MODELS[kind]
     model_dir, src = tmp / "models" / kind, tmp / "src" / kind
     model_dir.mkdir(parents=True)
@@ -156,12 +157,12 @@ def bench_model(kind: str, tmp: Path, ws: Workspace, ref_python: Path, requests:
     body = json.dumps(spec["body"]).encode()
 
     started = time.perf_counter()
-    service = Model.deploy(ws, f"bench-{kind}", [model], config)
+    service = Model.deploy(ws, f"bench-{kind}", [model], config, deployment)
     service.wait_for_deployment()
     first = time.perf_counter() - started
     service.delete()
     started = time.perf_counter()
-    service = Model.deploy(ws, f"bench-{kind}", [model], config)
+    service = Model.deploy(ws, f"bench-{kind}", [model], config, deployment)
     service.wait_for_deployment()
     cold = time.perf_counter() - started
     status = service.refresh()
@@ -214,6 +215,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--models", default="iris,keras")
+    parser.add_argument("--max-concurrent", type=int, help="the services' replica_max_concurrent_requests "
+                        "(default: 1, as in Azure ML)")
     args = parser.parse_args()
     kinds = args.models.split(",")
     with tempfile.TemporaryDirectory(prefix="serve-bench-") as d:
@@ -233,8 +236,10 @@ def main() -> int:
         rows = []
         for kind in kinds:
             print(f"benchmarking {kind} …", file=sys.stderr)
-            rows += bench_model(kind, tmp, ws, ref / "bin" / "python", args.requests)
-        print(f"\n{args.requests} requests per cell; azureml-inference-server-http {version} with its defaults\n")
+            rows += bench_model(kind, tmp, ws, ref / "bin" / "python", args.requests, LocalWebservice.deploy_configuration(
+                replica_max_concurrent_requests=args.max_concurrent))
+        print(f"\n{args.requests} requests per cell; azureml-inference-server-http {version} with its defaults; "
+              f"Trainyard's replica_max_concurrent_requests: {args.max_concurrent or 'default'}\n")
         print("| model | what | Trainyard | azmlinfsrv | ratio / goal |\n|---|---|---|---|---|")
         print("\n".join(rows))
     return 0

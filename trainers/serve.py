@@ -14,8 +14,9 @@ restarted) by ``trainers.service``. It loads the entry script, calls ``init()`` 
 
 With keys in ``keys.json``, a request needs ``Authorization: Bearer KEY`` (401 otherwise). Malformed JSON is
 a 400, a body over ``max_request_bytes`` a 413, an exception in ``run()`` a 500 with its text; the server
-keeps serving. Requests are served on threads. SIGHUP reloads the entry script and the keys in place
-(the port stays open; a broken script keeps the old one and reports the error in ``ready.json``).
+keeps serving. Requests are served on threads, with at most ``concurrency()`` of them inside ``run()`` at
+once. SIGHUP reloads the entry script and the keys in place (the port stays open; a broken script keeps the
+old one and reports the error in ``ready.json``).
 """
 
 from __future__ import annotations
@@ -139,6 +140,14 @@ def _jsonable(value: object) -> object:
     raise TypeError(f"run() returned a {type(value).__name__}, which is not JSON-serialisable")
 
 
+def concurrency(spec: dict) -> int:
+    """How many calls may be inside run() at once: ``max_concurrent_requests`` when the deployment set it,
+    else 1, Azure ML's default (``replica_max_concurrent_requests``; azmlinfsrv's one sync worker). Requests
+    beyond it wait for a slot while their connections stay served. More helps a run() that waits (I/O, a
+    remote call); a framework that computes on all cores (TensorFlow, PyTorch) contends with itself."""
+    return int(spec.get("max_concurrent_requests") or 1)
+
+
 class Service:
     """The state the request threads share: the current scorer, the keys, the limits."""
 
@@ -153,6 +162,14 @@ class Service:
         self.scorer = Scorer(self.entry, 0)
         self.reload_error: str | None = None
         self._lock = threading.Lock()
+        self.slots = threading.BoundedSemaphore(concurrency(self.spec))
+
+    def score(self, body: bytes) -> object:
+        """The current scorer's answer, with at most ``max_concurrent_requests`` calls inside run() at once
+        (requests beyond it wait their turn; reading, parsing and replying stay concurrent)."""
+        scorer = self.scorer
+        with self.slots:
+            return scorer.score(body)
 
     def load_keys(self) -> None:
         keys = read_json(self.dir / "keys.json") or {}
@@ -248,17 +265,16 @@ class Handler(BaseHTTPRequestHandler):
                            f"{self.service.max_bytes} bytes; send fewer rows per request", close=True)
             return
         body = self.rfile.read(length)
-        scorer = self.service.scorer
         try:
             if path == "/score":
-                result = scorer.score(body)
+                result = self.service.score(body)
                 self.reply(200, _to_json(result))
             else:
                 try:
                     rows = parse_mlflow_rows(json.loads(body))
                 except ValueError as exc:
                     raise BadRequest(f"the request body is not valid JSON ({exc})") from None
-                result = scorer.score(json.dumps({"data": rows}).encode())
+                result = self.service.score(json.dumps({"data": rows}).encode())
                 self.reply(200, _to_json({"predictions": result}))
         except BadRequest as exc:
             self.text(400, str(exc))

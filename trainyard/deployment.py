@@ -52,17 +52,25 @@ class DeploymentConfiguration:
     description: str | None = None
     compute_target: str | None = None  # Trainyard: the compute to serve on (default: local)
     max_request_bytes: int | None = None  # Trainyard: bigger bodies get a 413 (default 16 MiB)
+    replica_max_concurrent_requests: int | None = None  # calls inside run() at once (v1 AKS's name)
 
     def serialize(self) -> dict:
         return asdict(self)
 
 
 def config_from(kind: str, auth_default: bool, port=None, cpu_cores=None, memory_gb=None, auth_enabled=None,
-            tags=None, description=None, compute_target=None, max_request_bytes=None, **_unused) -> \
-        DeploymentConfiguration:
+            tags=None, description=None, compute_target=None, max_request_bytes=None,
+            replica_max_concurrent_requests=None, **_unused) -> DeploymentConfiguration:
+    concurrency = replica_max_concurrent_requests
+    if concurrency is not None and (isinstance(concurrency, bool) or not isinstance(concurrency, int)
+                                    or concurrency < 1):
+        raise WebserviceException(f"replica_max_concurrent_requests={concurrency!r}: give a whole number of "
+                                  "run() calls the server may make at once (1 or more), or leave it out for "
+                                  "one at a time, Azure ML's default")
     return DeploymentConfiguration(kind, port, cpu_cores, memory_gb,
                                    auth_default if auth_enabled is None else bool(auth_enabled), dict(tags or {}),
-                                   description, getattr(compute_target, "name", compute_target), max_request_bytes)
+                                   description, getattr(compute_target, "name", compute_target), max_request_bytes,
+                                   concurrency)
 
 
 def load_service(workspace: Workspace, name: str) -> dict:
@@ -150,7 +158,8 @@ def deploy(workspace: Workspace, name: str, models: list, inference_config: Infe
     spec = {"environment": environment["spec"], "python": getattr(node, "python", None), "uv": node.uv_path(),
             "entry_script": entry, "framework": framework, "port": port, "host": host,
             "env": environment.get("variables") or {}, "cpu_cores": cfg.cpu_cores, "memory_gb": cfg.memory_gb,
-            "max_request_bytes": cfg.max_request_bytes}
+            "max_request_bytes": cfg.max_request_bytes,
+            "max_concurrent_requests": cfg.replica_max_concurrent_requests}
     record = {"name": name, "kind": cfg.kind, "compute": compute, "compute_type": compute_config["type"],
               "node": node.describe(), "address": address, "host": host, "port": None, "state": TRANSITIONING,
               "reason": f"starting on {node.name}", "restarts": 0, "auth_enabled": cfg.auth_enabled,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from trainers.serve import BadRequest, Handler, Service, _Server, parse_mlflow_rows
+from trainers.serve import BadRequest, Handler, Service, _Server, concurrency, parse_mlflow_rows
 from trainyard.deployment import check_service_name
 from trainyard.errors import WebserviceException
 from trainyard.inference import render_framework_requirements
@@ -27,11 +27,12 @@ def run(raw):
 '''
 
 
-def start(tmp_path: Path, keys: dict | None = None, max_bytes: int | None = None):
+def start(tmp_path: Path, keys: dict | None = None, max_bytes: int | None = None, concurrency: int | None = None):
     (tmp_path / "src").mkdir(exist_ok=True)
     (tmp_path / "src" / "score.py").write_text(SCORE)
     (tmp_path / "service.json").write_text(json.dumps({"name": "t", "entry_script": str(tmp_path / "src" / "score.py"),
-                                                       "max_request_bytes": max_bytes}))
+                                                       "max_request_bytes": max_bytes,
+                                                       "max_concurrent_requests": concurrency}))
     (tmp_path / "keys.json").write_text(json.dumps(keys or {"auth_enabled": False}))
     service = Service(tmp_path)
     server = _Server(("127.0.0.1", 0), type("H", (Handler,), {"service": service}))
@@ -171,24 +172,66 @@ def test_get_model_path_inside_a_service(tmp_path, monkeypatch):
     assert ServiceModel.get_model_path("iris").endswith("iris/1/model.joblib")
 
 
+def concurrent_posts(port: int, n: int) -> list:
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(request(port, "POST", "/score", b"{}")))
+               for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
 def test_requests_are_served_concurrently(tmp_path):
     """Two requests are inside run() at the same time: run() waits on a two-party barrier, which only a
     server that handles requests concurrently can pass (a serial one would time out and answer 500)."""
-    service, srv = start(tmp_path)
+    service, srv = start(tmp_path, concurrency=2)
     (tmp_path / "src" / "score.py").write_text(
         "import threading\nbarrier = threading.Barrier(2, timeout=10)\n"
         "def init():\n    pass\ndef run(raw):\n    barrier.wait()\n    return 'met'\n")
     service.reload()
-    port = srv.server_address[1]
-    results = []
     try:
-        threads = [threading.Thread(target=lambda: results.append(request(port, "POST", "/score", b"{}")))
-                   for _ in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert results == [(200, b'"met"'), (200, b'"met"')]
+        assert concurrent_posts(srv.server_address[1], 2) == [(200, b'"met"'), (200, b'"met"')]
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def test_max_concurrent_requests_bounds_the_calls_inside_run(tmp_path):
+    """With max_concurrent_requests 2, six simultaneous requests all succeed and never more than two are
+    inside run() at once, while GET / still answers (the limit is on run(), not on the server)."""
+    service, srv = start(tmp_path, concurrency=2)
+    (tmp_path / "src" / "score.py").write_text(
+        "import threading, time\nlock = threading.Lock()\ninside = [0]\npeak = [0]\n"
+        "def init():\n    pass\n"
+        "def run(raw):\n    with lock:\n        inside[0] += 1\n        peak[0] = max(peak[0], inside[0])\n"
+        "    time.sleep(0.2)\n    with lock:\n        inside[0] -= 1\n    return peak[0]\n")
+    service.reload()
+    port = srv.server_address[1]
+    try:
+        done = []
+        posts = threading.Thread(target=lambda: done.extend(concurrent_posts(port, 6)))
+        posts.start()
+        assert request(port, "GET", "/") == (200, b"Healthy")
+        posts.join()
+        assert sorted(code for code, _ in done) == [200] * 6
+        assert max(json.loads(body) for _, body in done) == 2
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_concurrency_defaults_to_one_call_at_a_time_as_azure_ml():
+    assert concurrency({"max_concurrent_requests": 3}) == 3
+    assert concurrency({}) == concurrency({"max_concurrent_requests": None}) == 1
+
+
+def test_max_concurrent_requests_must_be_a_whole_number_of_calls():
+    from trainyard.service import AksWebservice
+
+    assert AksWebservice.deploy_configuration(replica_max_concurrent_requests=4) \
+        .replica_max_concurrent_requests == 4
+    for bad in (0, -1, 1.5, "2", True):
+        with pytest.raises(WebserviceException, match="replica_max_concurrent_requests"):
+            AksWebservice.deploy_configuration(replica_max_concurrent_requests=bad)

@@ -109,13 +109,15 @@ def download(ctx: click.Context, ref: str, output: str, force: bool) -> None:
               help="Registered environment (default: the one the model was trained in).")
 @click.option("--auth", is_flag=True, help="Require a key (Authorization: Bearer KEY).")
 @click.option("--port", type=int, help="Port on the node (default: a free one).")
+@click.option("--max-concurrent-requests", type=click.IntRange(min=1),
+              help="Calls inside run() at once (default 1, as in Azure ML; raise it for a run() that waits on I/O).")
 @click.option("--force", "overwrite", is_flag=True, help="Replace a service of that name.")
 @click.option("--no-wait", is_flag=True, help="Return once started, without waiting until Healthy.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def deploy(ctx: click.Context, ref: str, service_name: str, compute: str, entry_script: str | None,
-           source_dir: str | None, environment_ref: str | None, auth: bool, port: int | None, overwrite: bool,
-           no_wait: bool, as_json: bool) -> None:
+           source_dir: str | None, environment_ref: str | None, auth: bool, port: int | None,
+           max_concurrent_requests: int | None, overwrite: bool, no_wait: bool, as_json: bool) -> None:
     """Serve a registered model as a web service (v1 Model.deploy) and wait until it is Healthy."""
     from ..deployment import deploy  # start-up time
     from ..environment import Environment  # start-up time: `models list` and friends do not load these
@@ -134,7 +136,9 @@ def deploy(ctx: click.Context, ref: str, service_name: str, compute: str, entry_
             env = Environment.get(ws, name, version or None)
         config = InferenceConfig(entry_script, source_dir, env)
     record = deploy(ws, service_name, [_model(ctx, ref)], config,
-                    LocalWebservice.deploy_configuration(port=port, auth_enabled=auth, compute_target=compute),
+                    LocalWebservice.deploy_configuration(
+                        port=port, auth_enabled=auth, compute_target=compute,
+                        replica_max_concurrent_requests=max_concurrent_requests),
                     overwrite=overwrite, progress=progress)
     service = Webservice(ws, record["name"])
     if not no_wait:
