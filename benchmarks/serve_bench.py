@@ -40,6 +40,7 @@ def run(raw_data):
     return model.predict(json.loads(raw_data)["data"]).tolist()
 ''',
         "body": {"data": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]},
+        "framework": "sklearn",
     },
     "keras": {
         "requirements": ["tensorflow==2.21.*"],
@@ -59,6 +60,7 @@ def run(raw_data):
     return model(rows, training=False).numpy().argmax(axis=1).tolist()
 ''',
         "body": {"data": [[0.5] * 784, [0.1] * 784]},
+        "framework": "keras",
     },
 }
 IN_PROCESS = '''
@@ -181,6 +183,10 @@ def bench_model(kind: str, tmp: Path, ws: Workspace, ref_python: Path, requests:
             [status["environment"]["python"], "-c", IN_PROCESS, str(src), json.dumps(spec["body"]), "500"],
             capture_output=True, text=True, check=True, env={**os.environ, "AZUREML_MODEL_DIR": str(model_dir)},
         ).stdout.strip()) * 1000
+        started = time.perf_counter()  # the floor under any server: the interpreter and the framework's import
+        subprocess.run([status["environment"]["python"], "-c", f"import {spec['framework']}"], check=True,
+                       capture_output=True)
+        framework_import = time.perf_counter() - started
         trivial = tmp / "src" / f"{kind}-trivial"
         trivial.mkdir()
         (trivial / "score.py").write_text("def init():\n    pass\ndef run(raw):\n    return raw\n")
@@ -192,6 +198,8 @@ def bench_model(kind: str, tmp: Path, ws: Workspace, ref_python: Path, requests:
         rows = [f"| {kind} | deploy → Healthy, environment already built | **{cold:.2f} s**, of which the server's "
                 f"imports + `init()` {status['ready_seconds']:.2f} s; a no-op score.py: **{overhead:.2f} s** (first "
                 f"deploy, with the build: {first:.1f} s) | `azmlinfsrv` start → answering: {ref_start:.2f} s | ≤ 3 s |",
+                f"| {kind} | `python -c 'import {spec['framework']}'` alone, in the service's environment | "
+                f"{framework_import:.2f} s | | |",
                 f"| {kind} | `run()` in-process, median | {in_process:.3f} ms | | |"]
         for concurrency in (1, 8):
             for target in (service.port, port):  # warm both
