@@ -230,7 +230,8 @@ def test_deploy_refuses_an_existing_name_without_overwrite(ws):
 
 def test_cli_deploy_test_logs_delete(trained, tmp_path):
     """`trainyard models deploy` → `services list/show/test/logs` → `services delete`, as a user would."""
-    out = run_cli("models", "deploy", "sklearn-iris:1", "--name", "cli-svc", "--json", cwd=trained)
+    out = run_cli("models", "deploy", "sklearn-iris:1", "--name", "cli-svc", "--max-concurrent-requests", "3",
+                  "--json", cwd=trained)
     assert out.returncode == 0, out.stderr
     deployed = json.loads(out.stdout)
     assert deployed["state"] == "Healthy" and deployed["scoring_uri"].endswith("/score")
@@ -242,6 +243,9 @@ def test_cli_deploy_test_logs_delete(trained, tmp_path):
     assert "serving nocode_score.py" in run_cli("services", "logs", "cli-svc", cwd=trained).stdout
     shown = run_cli("services", "show", "cli-svc", cwd=trained)
     assert "Healthy" in shown.stdout and "sklearn-iris:1" in shown.stdout
+    assert "concurrency: 3 run() calls at a time" in shown.stdout
+    (spec,) = (trained / "node").glob("services/cli-svc/service.json")  # what the server on the node reads
+    assert json.loads(spec.read_text())["max_concurrent_requests"] == 3
     missing = run_cli("services", "test", "nope", "--data", str(tmp_path / "rows.json"), cwd=trained)
     assert missing.returncode == 1 and "no web service named 'nope'" in missing.stderr
     assert run_cli("services", "delete", "cli-svc", cwd=trained).returncode == 0

@@ -69,6 +69,9 @@ def show(ctx: click.Context, name: str, keys: bool, as_json: bool) -> None:
     click.echo(f"environment: {info['environment']['name']} {info['environment']['hash'][:12]}")
     click.echo(f"scoring:     {where(info)}")
     click.echo(f"auth:        {'key (Authorization: Bearer KEY)' if info['auth_enabled'] else 'none'}")
+    calls = (info.get("deployment_config") or {}).get("replica_max_concurrent_requests") or 1
+    click.echo(f"concurrency: {calls} run() call{'s' if calls > 1 else ''} at a time "
+               "(replica_max_concurrent_requests)")
     for k, v in (info.get("keys") or {}).items():
         click.echo(f"  {k} key: {v}")
     click.echo(f"deployed:    {fmt_time(info.get('created'))}")
