@@ -19,6 +19,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -110,16 +111,17 @@ def bench_pool(work: Path, trials: int, seconds: float) -> None:
         for concurrent in (2, 4):
             sampling = RandomParameterSampling({"--x": randint(1_000_000)}, seed=concurrent)
             hd, total = sweep(ws, f"pool-{concurrent}", src, sampling, trials, concurrent)
-            spans = []
+            spans, per_node = [], Counter()
             for child in children_of(ws, hd.id):
                 root = roots[int(child["node"]["name"][1:]) - 1]
                 spans.append(node_times(root, child["run_id"]))
+                per_node[child["node"]["name"]] += 1
             first, last = min(s for s, _ in spans), max(e for _, e in spans)
             busy = sum(e - s for s, e in spans)
             print(f"(b) {trials} trials of {seconds:g} s on 2 one-slot nodes, max_concurrent_runs={concurrent}: "
                   f"utilisation {busy / (2 * (last - first)):.1%} (busy {busy:.1f} slot-s over 2 × "
                   f"{last - first:.1f} s; goal ≥ 90 %); sweep wall time {total:.1f} s vs ideal "
-                  f"{trials * seconds / 2:.1f} s")
+                  f"{trials * seconds / 2:.1f} s; children per node {dict(sorted(per_node.items()))}")
     finally:
         from trainyard.transport import close_all
 
@@ -165,13 +167,18 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=10)
     ap.add_argument("--pool-trials", type=int, default=12)
     ap.add_argument("--trial-seconds", type=float, default=5.0)
+    ap.add_argument("--parts", default="a,b,c", help="which of the three to run (comma-separated)")
     args = ap.parse_args()
+    parts = set(args.parts.split(","))
     base = Path(tempfile.mkdtemp(prefix="trainyard-sweepbench-"))
     os.environ["HOME"] = str(base / "home")  # the local node's root (~/.trainyard) starts empty
     print(f"python={sys.version.split()[0]} cpus={os.cpu_count()} work={base}")
-    bench_local(base / "local", args.trials, args.repeat)
-    bench_pool(base / "pool", args.pool_trials, args.trial_seconds)
-    bench_doom(base / "doom")
+    if "a" in parts:
+        bench_local(base / "local", args.trials, args.repeat)
+    if "b" in parts:
+        bench_pool(base / "pool", args.pool_trials, args.trial_seconds)
+    if "c" in parts:
+        bench_doom(base / "doom")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from .progress import byte_steps
 from .registry import parse_ref
 from .runstore import NEVER_LAUNCHED, RunStore, new_record, new_run_id
 from .snapshot import Snapshot, find_stray_ignore_file, load_manifest, take_snapshot
-from .transport import Node, node_configs, select_node
+from .transport import Node, node_configs, release_node, select_node
 
 if TYPE_CHECKING:
     from .workspace import Workspace
@@ -101,10 +101,20 @@ def submit(workspace: Workspace, spec: JobSpec, tags: dict | None = None, progre
                            "use an SSH pool or a Slurm compute, or distribution.process_count_per_instance",
                            "resources.instance_count", spec.source)
     if spec.instance_count > 1 and kind == "ssh":  # reserve N nodes at once; rank 0's is the run's node
-        nodes, warnings = gang.select_nodes(workspace, spec.compute, spec.gpus, spec.instance_count, say), []
-    else:
-        node, warnings = select_node(workspace, spec.compute, spec.gpus)
-        nodes = [node]
+        nodes = gang.select_nodes(workspace, spec.compute, spec.gpus, spec.instance_count, say)
+        return _submit_to(workspace, spec, nodes, [], say, tags, use_current_env, parent, run_id, fields, snapshot)
+    node, warnings = select_node(workspace, spec.compute, spec.gpus, reserve=True)
+    try:
+        return _submit_to(workspace, spec, [node], warnings, say, tags, use_current_env, parent, run_id, fields,
+                          snapshot)
+    finally:  # launched or not, the node's own answer now tells the next choice
+        release_node(workspace, spec.compute, node)
+
+
+def _submit_to(workspace: Workspace, spec: JobSpec, nodes: list[Node], warnings: list[str], say: Progress,
+               tags: dict | None, use_current_env: bool, parent: str | None, run_id: str | None,
+               fields: dict | None, snapshot: Snapshot | None) -> str:
+    """``submit`` once its nodes are chosen."""
     node = nodes[0]
     for warning in warnings:
         say(f"warning: {warning}")

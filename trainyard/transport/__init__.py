@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import threading
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -25,11 +26,13 @@ if TYPE_CHECKING:
     from ..workspace import Workspace
 
 __all__ = ["CommandResult", "LocalNode", "Node", "NodeConfig", "check_answer", "choose_node", "close_all",
-           "node_configs", "open_node", "probe", "probe_nodes", "select_node"]
+           "node_configs", "open_node", "probe", "probe_nodes", "release_node", "select_node"]
 
 _OPEN: dict[tuple, Node] = {}
 _OPENING: dict[tuple, threading.Lock] = {}  # one opener per node: threads share the handle
 _OPENING_LOCK = threading.Lock()
+_PLACING: Counter[tuple[str, str, str]] = Counter()  # launches this process chose a node for, not yet there
+_PLACING_LOCK = threading.Lock()
 
 
 def node_configs(workspace: Workspace, compute: str) -> list[NodeConfig]:
@@ -96,15 +99,40 @@ def probe(nodes: list[Node]) -> list[dict | TransportError]:
         return list(pool.map(ask, nodes))
 
 
-def select_node(workspace: Workspace, compute: str, gpus: int = 0) -> tuple[Node, list[str]]:
-    """The least-loaded reachable node of a pool that has the GPUs; returns (node, warnings)."""
+def select_node(workspace: Workspace, compute: str, gpus: int = 0, reserve: bool = False) -> tuple[Node, list[str]]:
+    """The least-loaded reachable node of a pool that has the GPUs; returns (node, warnings).
+
+    With ``reserve`` the choice counts as one more run on that node, for this process's later choices,
+    until ``release_node``: by then the launch shows in the node's own answer. Threads that submit at once
+    (a sweep's children) so spread over the pool, instead of all seeing it idle and taking the first node."""
     config = workspace.compute_config(compute)
     if config["type"] in ("local", "slurm"):  # one node, or the scheduler places the job
         return open_node(workspace, compute), []
     configs = node_configs(workspace, compute)
     fit = [cfg for cfg in configs if gpus <= cfg.gpus]
     nodes = [open_node(workspace, compute, cfg.name) for cfg in fit]
-    return choose_node(compute, configs, nodes, probe(nodes), gpus)
+    with _PLACING_LOCK:  # probe and count under one lock: a launch released since is in the probe's answer
+        answers = [info if isinstance(info, TransportError) else
+                   {**info, "runs": [*info["runs"], *[None] * _PLACING[_placing_key(workspace, compute, cfg)]]}
+                   for cfg, info in zip(fit, probe(nodes), strict=True)]
+        node, warnings = choose_node(compute, configs, nodes, answers, gpus)
+        if reserve:
+            _PLACING[_placing_key(workspace, compute, fit[nodes.index(node)])] += 1
+    return node, warnings
+
+
+def release_node(workspace: Workspace, compute: str, node: Node) -> None:
+    """The launch ``select_node(reserve=True)`` chose ``node`` for has reached it, or will not."""
+    with _PLACING_LOCK:
+        for cfg in node_configs(workspace, compute):
+            key = _placing_key(workspace, compute, cfg)
+            if cfg.name == getattr(node, "name", None) and _PLACING[key] > 0:
+                _PLACING[key] -= 1
+                return
+
+
+def _placing_key(workspace: Workspace, compute: str, cfg: NodeConfig) -> tuple[str, str, str]:
+    return str(workspace.root), compute, cfg.name
 
 
 def choose_node(compute: str, configs: list[NodeConfig], nodes: list[Node], answers: list[dict | TransportError],
