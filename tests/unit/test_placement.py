@@ -63,3 +63,27 @@ def test_a_choice_without_reserve_holds_nothing(pool):
     first = transport.select_node(pool, "pool")[0]
     assert (first.name, transport.select_node(pool, "pool")[0].name) == ("n1", "n1")
     assert transport._PLACING == Counter()
+
+
+def test_threads_opening_one_node_share_one_handle(monkeypatch):
+    """Eight threads open the same pool node at once (a parallel `runs list`): one connection is made and
+    every thread gets it; another node gets its own."""
+    made = []
+
+    def slow_open(config):
+        time.sleep(0.05)  # a handshake's worth: the threads overlap inside the opener
+        made.append(config.name)
+        return FakeNode(config.name)
+
+    monkeypatch.setattr(transport, "_open_ssh", slow_open)
+    monkeypatch.setattr(transport, "_OPEN", {})
+    ws, start = PoolWorkspace(), threading.Barrier(8)
+
+    def open_first(_):
+        start.wait()
+        return transport.open_node(ws, "pool", "n1")
+
+    with ThreadPoolExecutor(8) as threads:
+        handles = list(threads.map(open_first, range(8)))
+    assert made == ["n1"] and all(h is handles[0] for h in handles)
+    assert transport.open_node(ws, "pool", "n2") is not handles[0] and made == ["n1", "n2"]
