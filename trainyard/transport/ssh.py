@@ -89,9 +89,9 @@ def _open_transport(host: str, port: int, timeout: float, sock) -> paramiko.Tran
         try:
             transport.start_client(timeout=timeout)
         except paramiko.SSHException as exc:
-            if "banner" not in str(exc):  # a peer that spoke and then failed: said as a link error below
+            if not isinstance(exc.__context__, TimeoutError):  # a peer that hung up or failed: a link error
                 raise
-            transport.close()  # the banner never came: the same hang as the silent give-up just below
+            transport.close()  # the banner read timed out: the same hang as the silent give-up just below
         if not transport.is_active() or transport.host_key is None:  # start_client gave up waiting, silently
             transport.close()
             raise ConnectError(f"{host}:{port} accepted the connection but completed no SSH handshake within "
