@@ -14,9 +14,10 @@ import signal
 import subprocess
 import time
 
-from tests.conftest import TRAINYARD, run_cli
+from tests.conftest import TRAINYARD, run_cli, wait_until
 from tests.e2e.jobs import make_project
 from tests.integration.conftest import set_config
+from trainers.status import is_terminal
 from trainers.supervisor import is_alive
 from trainyard import Workspace
 from trainyard.runstore import RunStore
@@ -72,7 +73,12 @@ def test_chaos_every_run_ends_true_and_the_store_checks_clean(pool, tmp_path):
             run_id = rng.choice(sorted(running))
             status = running[run_id]
             if action == "supervisor" and kill(status.get("supervisor_pid"), status.get("supervisor_start")):
-                done_to[run_id] = "supervisor"
+                # the snapshot said Running, but the job may have ended and the supervisor recorded it just
+                # before the kill landed: what the run must end as depends on the state it left behind
+                wait_until(lambda st=status: not is_alive(st["supervisor_pid"], st.get("supervisor_start")),
+                           timeout=30, what="the killed supervisor to be gone")
+                if not is_terminal(node_runs(pool).get(run_id, {}).get("state")):
+                    done_to[run_id] = "supervisor"
             elif action == "job" and kill(status.get("pid"), status.get("pid_start")):
                 done_to[run_id] = "job"
         elif action == "sshd":
