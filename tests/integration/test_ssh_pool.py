@@ -276,8 +276,10 @@ def test_queue_six_runs_two_slots(pool, tmp_path):
     """6 detached runs on 2 one-slot nodes: never more than 2 at once, all Completed, waits show Queued."""
     job = make_project(tmp_path)
     ids = []
-    for _ in range(6):
-        out = submit(job, "--detach", "--set", "inputs.sleep=8")
+    # the first two hold both slots long enough for all six submits and the listing, however loaded the
+    # machine; the four that queue behind them are short
+    for sleep in (15, 15, 2, 2, 2, 2):
+        out = submit(job, "--detach", "--set", f"inputs.sleep={sleep}")
         assert out.returncode == 0, out.stderr
         ids.append(out.stdout.strip())
     listed = json.loads(run_cli("runs", "list", "--json").stdout)
