@@ -13,7 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.sshd import free_port
+from tests.sshd import free_ports
 
 TOOLS = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "sinfo", "srun")
 # A fast scheduler for tests: a main-loop pass at every job event and every second, backfill off,
@@ -93,8 +93,9 @@ class SlurmCluster:
         key = self.base / "munge" / "munge.key"
         key.write_bytes(os.urandom(128))
         os.chmod(key, 0o400)
-        self.conf.write_text(CONFIG.format(host=self.host, base=self.base, ctld_port=free_port(),
-                                           slurmd_port=free_port(), cpus=self.cpus,
+        ctld_port, slurmd_port = free_ports(2)  # never the same port twice
+        self.conf.write_text(CONFIG.format(host=self.host, base=self.base, ctld_port=ctld_port,
+                                           slurmd_port=slurmd_port, cpus=self.cpus,
                                            scheduler_parameters=SCHEDULER_PARAMETERS))
         m = self.base / "munge"
         self._spawn([_tool("munged"), "--foreground", "--force", f"--socket={m}/munge.socket",

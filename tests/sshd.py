@@ -35,9 +35,19 @@ def sshd_available() -> bool:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct ports free on 127.0.0.1 (all held open until all are chosen)."""
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def keygen(path: Path) -> str:
@@ -49,36 +59,63 @@ def keygen(path: Path) -> str:
     return Path(str(path) + ".pub").read_text().strip()
 
 
+_SSHD_PORTS: set[int] = set()  # ports given to servers of this process: never two on one port
+
+
+def _sshd_port() -> int:
+    port = free_port()
+    while port in _SSHD_PORTS:
+        port = free_port()
+    _SSHD_PORTS.add(port)
+    return port
+
+
 class Sshd:
     """One sshd listening on 127.0.0.1:<port>, with its own host key."""
 
     def __init__(self, base: Path, authorized_keys: Path):
         self.base = base
         base.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.port = _sshd_port()
         self.authorized = authorized_keys
         self.host_pub = keygen(base / "host_key")
         self.config = base / "sshd_config"
         self.config.write_text(CONFIG.format(port=self.port, base=base, authorized=authorized_keys))
         self.proc: subprocess.Popen | None = None
+        self.started = False  # until the first start succeeds, nothing has pinned self.port yet
 
     @property
     def host_key(self) -> str:
         return " ".join(self.host_pub.split()[:2])
 
     def start(self) -> Sshd:
+        """Start the listener and wait until it accepts connections. Its log goes to a file (a pipe nobody
+        reads would fill up over a long session and block sshd). On a first start, a port taken meanwhile by
+        another process (free_port only found it free) is replaced by another free one."""
         Path("/run/sshd").mkdir(exist_ok=True)
-        self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.config)], stderr=subprocess.PIPE)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self
-            except OSError:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"sshd failed: {self.proc.stderr.read().decode()}") from None
-                time.sleep(0.05)
-        raise RuntimeError("sshd did not start")
+        log = self.base / "sshd.log"
+        for _attempt in range(3):
+            offset = log.stat().st_size if log.exists() else 0
+            with open(log, "ab") as err:
+                self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.config)], stderr=err)
+            deadline = time.time() + 60  # generous: a loaded machine can be slow to start a process
+            while time.time() < deadline:
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                    self.started = True
+                    return self
+                except OSError:
+                    if self.proc.poll() is not None:
+                        break
+                    time.sleep(0.05)
+            else:
+                raise RuntimeError(f"sshd did not start: {log.read_text(errors='replace')[-2000:]}")
+            said = log.read_bytes()[offset:].decode(errors="replace")
+            if self.started or "Address already in use" not in said:
+                raise RuntimeError(f"sshd failed: {said[-2000:]}")
+            self.port = _sshd_port()
+            self.config.write_text(CONFIG.format(port=self.port, base=self.base, authorized=self.authorized))
+        raise RuntimeError(f"sshd found no free port: {said[-2000:]}")
 
     def stop(self) -> None:
         """Kill this server's listener and its sshd session processes (not what the sessions started:

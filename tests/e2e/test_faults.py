@@ -47,7 +47,7 @@ def test_killed_supervisor_fails_the_run_and_is_no_zombie(tmp_path):
         os.waitpid(status["supervisor_pid"], os.WNOHANG)  # not our child: nothing for us to reap
     details = run.wait_for_completion(raise_on_error=False, timeout=30)
     assert details["status"] == "Failed" and "supervisor process is gone" in run.record["status_reason"]
-    wait_until(lambda: not is_alive(status["pid"], status.get("pid_start")), timeout=10, what="the job to stop")
+    wait_until(lambda: not is_alive(status["pid"], status.get("pid_start")), timeout=30, what="the job to stop")
 
 
 def test_zombie_is_not_alive():
@@ -114,12 +114,17 @@ def test_runs_download_into_an_unwritable_place_is_one_line(tmp_path):
 
 
 def test_timings_come_from_the_node_and_one_list_catches_up(tmp_path):
-    """A detached 2 s job looked at 5 s later: one `runs list` shows it Completed, with the job's own start
-    and end (about 2 s apart), not the times the client looked."""
+    """A detached 2 s job looked at well after it ended: one `runs list` shows it Completed, with the job's own
+    start and end (the node's, about 2 s apart), not the times the client looked."""
     job = make_project(tmp_path)
     run_id = run_cli("submit", str(job), "--detach", "--set", "inputs.sleep=2").stdout.strip()
-    time.sleep(6)
+    status = Path.home() / ".trainyard" / "runs" / run_id / "status.json"
+    node = wait_until(lambda: status.is_file() and (st := node_status(run_id)).get("state") == "Completed" and st,
+                      timeout=60, what="the job to end on the node")
+    time.sleep(2)  # not a wait for anything: the client looks a while after the end
     runs = {r["run_id"]: r for r in json.loads(run_cli("runs", "list", "--json").stdout)}
     record = runs[run_id]
     assert record["status"] == "Completed" and record["started"] is not None
-    assert 1.9 <= record["ended"] - record["started"] < 4, record["ended"] - record["started"]
+    assert (record["started"], record["ended"]) == (node["started"], node["ended"])
+    # the job's own 2 s, plus its interpreter's start-up (slow on a loaded machine), not the 2 s after the end
+    assert 1.9 <= record["ended"] - record["started"] < 10, record["ended"] - record["started"]

@@ -117,7 +117,7 @@ def test_cancel_escalates_to_kill_within_grace(tmp_path):
     started = time.time()
     cancel = run_cli("runs", "cancel", run_id)
     assert cancel.returncode == 0 and cancel.stdout.strip().endswith("Canceled")
-    assert time.time() - started < 8
+    assert time.time() - started < 20  # TERM, 1 s grace, KILL (+ the CLI's start-up), not the job's 60 s
     record = RunStore(ws.root).load(run_id)
     assert [h["status"] for h in record["history"]][-2:] == ["Finalizing", "Canceled"]
     assert "ignoring SIGTERM" in (ws.root / "experiments/e2e/runs" / run_id / "logs/std_log.txt").read_text()
@@ -126,10 +126,10 @@ def test_cancel_escalates_to_kill_within_grace(tmp_path):
 def test_ctrl_c_leaves_run_going_and_attach_collects(tmp_path):
     """SIGINT to `submit` → exit 130 with the re-attach hint; `runs attach` sees Completed with outputs."""
     job = make_project(tmp_path)
-    proc = subprocess.Popen([TRAINYARD, "submit", str(job), "--set", "inputs.sleep=3"],
+    proc = subprocess.Popen([TRAINYARD, "submit", str(job), "--set", "inputs.sleep=6"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     ws = Workspace.load()
-    run_id = wait_for_status(ws, "Running")
+    run_id = wait_for_status(ws, "Running")  # (the job sleeps long enough not to end before the SIGINT lands)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130 and f"trainyard runs attach {run_id}" in err

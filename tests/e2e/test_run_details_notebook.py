@@ -20,7 +20,7 @@ from trainyard import Experiment, ScriptRunConfig, Workspace
 from trainyard.ui.widgets import RunDetails
 ws = Workspace.load()
 run = Experiment(ws, "nb").submit(ScriptRunConfig(source_directory="src", script="train.py",
-                                  arguments=["--steps", "40", "--sleep", "0.1", "--lr", "0.5"]))""",
+                                  arguments=["--steps", "40", "--sleep", "0.25", "--lr", "0.5"]))""",
     """started = time.monotonic()
 details = RunDetails(run, refresh_seconds=0.5)
 details.show()

@@ -10,9 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, wait_until
 from tests.e2e.jobs import make_project
 from tests.integration.conftest import set_config
+from trainers.supervisor import is_alive
 from trainyard.transport.holder import holder_dir
 
 IN_PROCESS = """
@@ -76,15 +77,12 @@ def test_killed_holder_and_stale_socket_fall_back_silently(pool, tmp_path):
     sock = held_socket()
     old = holder_pid(sock)
     os.kill(old, signal.SIGKILL)
-    time.sleep(0.2)
+    wait_until(lambda: not is_alive(old, None), timeout=30, what="the killed holder to be gone")
     assert sock.exists()  # stale
     out = submit(job)
     assert out.returncode == 0, out.stderr
     assert "error" not in out.stderr.lower() and "warning" not in out.stderr.lower()
-    deadline = time.time() + 30
-    while time.time() < deadline and not (sock.exists() and holder_pid(sock) != old):
-        time.sleep(0.1)
-    assert holder_pid(sock) != old
+    wait_until(lambda: sock.exists() and holder_pid(sock) != old, timeout=30, what="a new holder")
 
 
 def test_changed_pinned_host_key_does_not_reuse_the_holder(pool, tmp_path):
@@ -109,10 +107,7 @@ def test_disconnect_ends_holders(pool, tmp_path):
     sock = held_socket()
     out = run_cli("compute", "disconnect", "pool")
     assert out.returncode == 0 and out.stdout.strip() == "ended 1 connection holder"
-    deadline = time.time() + 10
-    while time.time() < deadline and sock.exists():
-        time.sleep(0.1)
-    assert not sock.exists()
+    wait_until(lambda: not sock.exists(), timeout=30, what="the holder's socket to go")
     assert run_cli("compute", "disconnect").stdout.strip() == "ended 0 connection holders"
 
 

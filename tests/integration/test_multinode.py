@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
 
-from tests.conftest import run_cli, write
+from tests.conftest import run_cli, wait_until, write
 from tests.integration.distributed_job import make_allreduce_project
 from trainyard import Run, Workspace
 
@@ -57,22 +58,28 @@ def test_waits_for_all_nodes_at_once_without_blocking_others(pool, tmp_path):
     """With one node busy, a 2-node run waits (saying why) holding no slot: a 1-node run submitted meanwhile
     starts on the free node at once; the 2-node run starts when both are free."""
     import subprocess
-    import time
 
     from tests.conftest import TRAINYARD
     from tests.e2e.jobs import make_project
 
+    # the busy run outlasts the gang's start and the quick run's whole submit, even on a loaded machine
     busy = json.loads(run_cli("submit", str(make_project(tmp_path / "busy")), "--compute", "pool", "--detach",
-                              "--json", "--set", "inputs.sleep=8").stdout)["runId"]
+                              "--json", "--set", "inputs.sleep=12").stdout)["runId"]
     write(tmp_path / "src" / "ranks.py", RANKS)
     job = write(tmp_path / "job.yml", "code: src\ncommand: python ranks.py\nresources:\n  instance_count: 2\n")
     gang = subprocess.Popen([TRAINYARD, "submit", str(job), "--compute", "pool", "--json"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    time.sleep(3)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(gang.stderr.readline, "")), daemon=True)
+    reader.start()
+    wait_until(lambda: any("waiting for 2 free slots at once" in line for line in lines), timeout=60,
+               what="the 2-node run to wait for both nodes")
     quick = run_cli("submit", str(make_project(tmp_path / "quick")), "--compute", "pool", "--json")
     assert quick.returncode == 0, quick.stderr  # the free node was not held by the waiting 2-node run
     assert Run(Workspace.load(), busy).get_status() in ("Running", "Preparing")
-    out, err = gang.communicate(timeout=120)
+    gang.wait(timeout=120)
+    reader.join(timeout=30)
+    out, err = gang.stdout.read(), "".join(lines)
     assert gang.returncode == 0, err
     assert "waiting for 2 free slots at once on pool pool" in err
     details = json.loads(out)
@@ -87,17 +94,13 @@ def test_waits_for_all_nodes_at_once_without_blocking_others(pool, tmp_path):
 
 def test_cancel_reaches_every_node(pool, tmp_path):
     """Cancel of a 2-node run stops the ranks on both nodes: every part ends Canceled."""
-    import time
-
     write(tmp_path / "src" / "sleep.py", "import time\ntime.sleep(120)\n")
     job = write(tmp_path / "job.yml", "code: src\ncommand: python sleep.py\nresources:\n  instance_count: 2\n")
     out = run_cli("submit", str(job), "--compute", "pool", "--detach", "--json")
     assert out.returncode == 0, out.stderr
     run_id = json.loads(out.stdout)["runId"]
     run = Run(Workspace.load(), run_id)
-    deadline = time.time() + 60
-    while run.get_status() != "Running" and time.time() < deadline:
-        time.sleep(0.2)
+    wait_until(lambda: run.get_status() == "Running", timeout=60, what="Running")
     assert run_cli("runs", "cancel", run_id).returncode == 0
     assert run.wait_for_completion(raise_on_error=False, timeout=60)["status"] == "Canceled"
     for root in pool["roots"]:

@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import wait_until
 from trainyard.errors import AuthError
 from trainyard.transport import sshconfig
 from trainyard.transport.ssh import NodeConfig, SSHNode
@@ -34,15 +35,22 @@ def node(pool, **changes) -> SSHNode:
     return SSHNode(NodeConfig.from_dict({k: v for k, v in cfg.items() if v is not None}))
 
 
+def agent_answers(sock: Path) -> bool:
+    with socket.socket(socket.AF_UNIX) as s:
+        try:
+            s.connect(str(sock))
+            return True
+        except OSError:
+            return False
+
+
 @pytest.fixture
 def agent(tmp_path, monkeypatch):
     """A real ssh-agent on a socket in the test's tmp dir (SSH_AUTH_SOCK points at it)."""
     sock = tmp_path / "agent.sock"
     proc = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
-    for _ in range(100):
-        if sock.exists():
-            break
-        time.sleep(0.05)
+    wait_until(lambda: agent_answers(sock) or proc.poll() is not None, timeout=30, what="ssh-agent to listen")
+    assert proc.poll() is None, f"ssh-agent exited with {proc.returncode}"
     monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
     yield sock
     os.kill(proc.pid, signal.SIGTERM)

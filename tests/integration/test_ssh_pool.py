@@ -46,9 +46,10 @@ def test_complete_on_pool_registers(pool, tmp_path):
 
 def test_crash_timeout_cancel_on_pool(pool, tmp_path):
     """Crash → job's exit code; timeout → Failed with reason; cancel → Canceled (TERM then KILL)."""
-    job = make_project(tmp_path, timeout=2)
+    job = make_project(tmp_path, timeout=600)  # the crash must not race a short time limit on a loaded machine
     crash = submit(job, "--set", "inputs.mode=crash")
     assert crash.returncode == 3 and "bad batch" in crash.stderr
+    job = make_project(tmp_path, timeout=2)
     slow = submit(job, "--set", "inputs.sleep=30")
     assert slow.returncode == 3 and "timed out after 2 s" in slow.stderr
     job = make_project(tmp_path, timeout=600)
@@ -62,11 +63,11 @@ def test_crash_timeout_cancel_on_pool(pool, tmp_path):
 def test_ctrl_c_then_attach_on_pool(pool, tmp_path):
     """SIGINT to submit leaves the remote run going; `runs attach` completes it with outputs."""
     job = make_project(tmp_path)
-    proc = subprocess.Popen([TRAINYARD, "submit", str(job), "--compute", "pool", "--set", "inputs.sleep=3"],
+    proc = subprocess.Popen([TRAINYARD, "submit", str(job), "--compute", "pool", "--set", "inputs.sleep=6"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     ws = Workspace.load()
     run_id = wait_until(lambda: running_run(ws), what="a running run")
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT)  # (the job sleeps long enough that the run cannot end before this lands)
     assert proc.wait(timeout=30) == 130
     attach = run_cli("runs", "attach", run_id)
     assert attach.returncode == 0 and "e2e-model:1" in attach.stdout
@@ -82,7 +83,9 @@ def test_killed_client_then_attach(pool, tmp_path):
     run_id = wait_until(lambda: running_run(ws), what="a running run")
     proc.kill()
     proc.wait()
-    time.sleep(3)  # the run ends while no client is attached
+    node_status = [root / "runs" / run_id / "status.json" for root in pool["roots"]]
+    wait_until(lambda: any(p.is_file() and json.loads(p.read_text()).get("state") == "Completed" for p in node_status),
+               what="the run to end on its node")  # the run ends while no client is attached
     shown = json.loads(run_cli("runs", "show", run_id, "--json").stdout)
     assert shown["status"] == "Completed" and "outputs/model.txt" in shown["files"]
 
@@ -273,8 +276,10 @@ def test_queue_six_runs_two_slots(pool, tmp_path):
     """6 detached runs on 2 one-slot nodes: never more than 2 at once, all Completed, waits show Queued."""
     job = make_project(tmp_path)
     ids = []
-    for _ in range(6):
-        out = submit(job, "--detach", "--set", "inputs.sleep=8")
+    # the first two hold both slots long enough for all six submits and the listing, however loaded the
+    # machine; the four that queue behind them are short
+    for sleep in (15, 15, 2, 2, 2, 2):
+        out = submit(job, "--detach", "--set", f"inputs.sleep={sleep}")
         assert out.returncode == 0, out.stderr
         ids.append(out.stdout.strip())
     listed = json.loads(run_cli("runs", "list", "--json").stdout)

@@ -93,21 +93,19 @@ class Dashboard:
         self.log = open(cwd / "ui.log", "w+")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen([TRAINYARD, "ui", "--port", str(self.port), *extra], cwd=cwd, env=env,
                                      stdout=self.log, stderr=subprocess.STDOUT, text=True)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            self.log.seek(0)
-            if "dashboard:" in self.log.read():
-                break
+        deadline = time.time() + 120  # generous: start-up is slow on a loaded machine
+        while time.time() < deadline:  # the URL is printed just before uvicorn binds: wait for both
             if self.proc.poll() is not None:
-                self.log.seek(0)
-                raise AssertionError(f"trainyard ui exited: {self.log.read()}")
+                raise AssertionError(f"trainyard ui exited: {self.output()}")
+            if "dashboard:" in self.output():
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                    return
+                except OSError:
+                    pass
             time.sleep(0.1)
-        for _ in range(100):  # the URL is printed just before uvicorn binds
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.1)
+        self.stop()
+        raise AssertionError(f"trainyard ui did not serve {self.url} within 120 s")
 
     def output(self) -> str:
         self.log.seek(0)
