@@ -9,6 +9,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -95,14 +96,18 @@ def wait_until(predicate, timeout: float = 60, what: str = "condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def missing(message: str) -> NoReturn:
+    """A tool or right the test needs is not here: in CI (``CI=true``) the test fails, elsewhere it skips."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def mount_tmpfs(path: Path, size: str) -> Path:
     """Mount a tmpfs of ``size`` at ``path`` (needs root with mount rights, as in CI, where a refusal fails
     the test; elsewhere it skips it). The caller unmounts it."""
     path.mkdir(parents=True, exist_ok=True)
     out = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
     if out.returncode != 0:
-        message = f"cannot mount a tmpfs at {path}: {out.stderr.decode().strip()}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        missing(f"cannot mount a tmpfs at {path}: {out.stderr.decode().strip()}")
     return path

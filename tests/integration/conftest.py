@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import missing
 from tests.sshd import Sshd, keygen, node_entry, sshd_available
 from trainyard.transport import close_all
 
@@ -15,9 +15,7 @@ from trainyard.transport import close_all
 @pytest.fixture(scope="session")
 def ssh_env(tmp_path_factory):
     if not sshd_available():
-        if os.environ.get("CI") == "true":
-            pytest.fail("OpenSSH sshd is missing; .ci/run installs openssh-server")
-        pytest.skip("OpenSSH sshd is not installed (apt-get install openssh-server)")
+        missing("OpenSSH sshd is not installed (apt-get install openssh-server; .ci/run does it)")
     base = tmp_path_factory.mktemp("sshd")
     key = base / "client_key"
     authorized = base / "authorized_keys"
@@ -58,9 +56,7 @@ def slurm_env(ssh_env, tmp_path_factory):
     from tests.slurm import SlurmCluster, slurm_available
 
     if not slurm_available():
-        if os.environ.get("CI") == "true":
-            pytest.fail("Slurm is missing; .ci/run installs slurm-wlm and munge")
-        pytest.skip("Slurm is not installed (apt-get install slurm-wlm munge)")
+        missing("Slurm is not installed (apt-get install slurm-wlm munge; .ci/run does it)")
     base = tmp_path_factory.mktemp("slurm")
     cluster = SlurmCluster(base / "cluster").start()
     login = Sshd(base / "login", ssh_env["base"] / "authorized_keys").start()

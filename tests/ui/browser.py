@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import REPO, TRAINYARD
+from tests.conftest import REPO, TRAINYARD, missing
 
 ARTIFACTS = REPO / "test-artifacts" / "ui"
 
@@ -71,10 +68,7 @@ def chromium_path() -> str:
     """Debian's Chromium; in CI (CI=true) a missing browser fails the test instead of skipping it."""
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if not found:
-        message = "chromium is not installed (apt-get install chromium; .ci/run does it)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        missing("chromium is not installed (apt-get install chromium; .ci/run does it)")
     return found
 
 
