@@ -113,26 +113,26 @@ def select_node(workspace: Workspace, compute: str, gpus: int = 0, reserve: bool
     nodes = [open_node(workspace, compute, cfg.name) for cfg in fit]
     with _PLACING_LOCK:  # probe and count under one lock: a launch released since is in the probe's answer
         answers = [info if isinstance(info, TransportError) else
-                   {**info, "runs": [*info["runs"], *[None] * _PLACING[_placing_key(workspace, compute, cfg)]]}
+                   {**info, "runs": [*info["runs"], *[None] * _PLACING[_placing_key(workspace, compute, cfg.name)]]}
                    for cfg, info in zip(fit, probe(nodes), strict=True)]
         node, warnings = choose_node(compute, configs, nodes, answers, gpus)
         if reserve:
-            _PLACING[_placing_key(workspace, compute, fit[nodes.index(node)])] += 1
+            _PLACING[_placing_key(workspace, compute, node.name)] += 1
     return node, warnings
 
 
 def release_node(workspace: Workspace, compute: str, node: Node) -> None:
     """The launch ``select_node(reserve=True)`` chose ``node`` for has reached it, or will not."""
+    key = _placing_key(workspace, compute, node.name)
     with _PLACING_LOCK:
-        for cfg in node_configs(workspace, compute):
-            key = _placing_key(workspace, compute, cfg)
-            if cfg.name == getattr(node, "name", None) and _PLACING[key] > 0:
-                _PLACING[key] -= 1
-                return
+        if _PLACING[key] > 0:
+            _PLACING[key] -= 1
+            if not _PLACING[key]:
+                del _PLACING[key]
 
 
-def _placing_key(workspace: Workspace, compute: str, cfg: NodeConfig) -> tuple[str, str, str]:
-    return str(workspace.root), compute, cfg.name
+def _placing_key(workspace: Workspace, compute: str, node_name: str) -> tuple[str, str, str]:
+    return str(workspace.root), compute, node_name
 
 
 def choose_node(compute: str, configs: list[NodeConfig], nodes: list[Node], answers: list[dict | TransportError],
