@@ -104,12 +104,15 @@ class Supervisor:
             self.scheduler_signal = True
             self.cancel_path.write_text("SIGTERM")
 
-    def forget_scheduler_stop(self) -> None:
-        """Drop what the scheduler's SIGTERM left (its cancel marker, the previous end) before running again."""
+    def forget_scheduler_stop(self, restart: str) -> dict:
+        """Drop what the scheduler's SIGTERM left (its cancel marker, the previous end) before running again;
+        returns the fields that replace the previous attempt's end in the same write (never a terminal state
+        without its ``scheduler_signal``, which a poll would take as this run's end)."""
         if self.cancel_path.exists() and self.cancel_path.read_text() == "SIGTERM":
             self.cancel_path.unlink()
         for key in ("ended", "exit_code", "signal", "scheduler_signal"):
             self.status.pop(key, None)
+        return {"state": PREPARING, "reason": f"Slurm restarted the job (restart {restart}); starting again"}
 
     def cancel_reason(self, default: str) -> str:
         if getattr(self, "scheduler_signal", False):
@@ -120,10 +123,10 @@ class Supervisor:
         return self.cancel_path.exists()
 
     def main(self) -> int:
-        if os.environ.get("SLURM_RESTART_COUNT", "0") != "0":  # Slurm requeued the job: start afresh
-            self.forget_scheduler_stop()
+        restart = os.environ.get("SLURM_RESTART_COUNT", "0")
+        afresh = self.forget_scheduler_stop(restart) if restart != "0" else {}  # Slurm requeued the job
         self.keep_reserve()
-        self.write(supervisor_pid=os.getpid(), supervisor_start=process_start_time(os.getpid()),
+        self.write(supervisor_pid=os.getpid(), supervisor_start=process_start_time(os.getpid()), **afresh,
                    **({"slurm_job_id": os.environ["SLURM_JOB_ID"]} if "SLURM_JOB_ID" in os.environ else {}))
         # a scheduler's cancel (scancel) is SIGTERM: treated as a cancel request; SIGUSR1 is Slurm's warning
         # that the job's time limit is near (sbatch --signal)

@@ -171,8 +171,9 @@ def test_node_down_during_run_requeues_then_completes(hpc, tmp_path):
     cluster.command("scontrol", "update", f"jobid={record['slurm']['job_id']}", "StartTime=now+5")
     record = wait_until(lambda: (r := status_of(run_id))["status"] in ("Completed", "Failed", "Canceled") and r,
                         what="the end", timeout=90)
-    assert record["status"] == "Completed", record["history"]
-    assert [h["status"] for h in record["history"]].count("Running") >= 2
+    history = [(h["status"], h["reason"]) for h in record["history"]]
+    assert record["status"] == "Completed", history
+    assert [status for status, _ in history].count("Running") >= 2, history
 
 
 def test_node_down_without_requeue_fails_with_node_failure(hpc, tmp_path):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from trainers import supervisor
 from trainers.distributed import rank_env, render_hostfile, render_job_argv
 from trainers.slurm import parse_sacct, parse_squeue, render_batch_script, render_sbatch_argv
 from trainyard.transport.slurm import merge_status
@@ -94,6 +97,35 @@ def test_status_file_is_the_truth_unless_the_scheduler_stopped_the_job():
     assert merge_status(stopped, row("COMPLETING"))[0] == "Running"  # not final yet: wait for Slurm
     assert merge_status(stopped, row("CANCELLED"))[0] == "Canceled"
     assert merge_status(stopped, row("FAILED"))[0] == "Failed"  # a requeued attempt that Slurm failed
+
+
+def test_requeued_attempt_never_shows_the_previous_attempts_end(tmp_path, monkeypatch):
+    """A requeued job's new supervisor replaces the killed attempt's end in its first write: no status it
+    writes, merged with squeue's RUNNING row, is terminal (the control plane would take it as the run's end)."""
+    (tmp_path / "job.json").write_text(json.dumps({"root": str(tmp_path), "environment": {}, "python": "python3"}))
+    (tmp_path / "status.json").write_text(json.dumps(
+        {"state": "Canceled", "reason": "stopped by SIGTERM from the scheduler", "scheduler_signal": True,
+         "ended": 1.0, "exit_code": -15}))
+    (tmp_path / "cancel").write_text("SIGTERM")
+    written = []
+    monkeypatch.setattr(supervisor, "write_json_atomic", lambda path, status: written.append(dict(status)))
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_the_environment(*_args):
+        raise Stop
+
+    monkeypatch.setattr(supervisor, "ensure_env", stop_at_the_environment)
+    monkeypatch.setattr(supervisor.signal, "signal", lambda *_: None)
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
+    with pytest.raises(Stop):
+        supervisor.Supervisor(tmp_path).main()
+    assert written and not (tmp_path / "cancel").exists()
+    for status in written:
+        state, reason, _ = merge_status(status, row("RUNNING"))
+        assert state not in ("Canceled", "Failed", "Completed"), (status, reason)
+    assert "restart 1" in written[0]["reason"] and "ended" not in written[0]
 
 
 def test_unknown_to_squeue_and_file_is_not_responding_then_failed():
