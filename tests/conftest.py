@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -50,6 +51,13 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+def local_workspace(base: Path, name: str) -> Path:
+    """A workspace config at ``base`` whose ``local`` compute keeps its node root inside it (``base/node``)."""
+    write(base / ".trainyard" / "config.json", json.dumps(
+        {"name": name, "root": ".", "computes": {"local": {"type": "local", "root": str(base / "node")}}}))
+    return base
 
 
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, **kw) -> subprocess.CompletedProcess:

@@ -104,15 +104,12 @@ class Supervisor:
             self.scheduler_signal = True
             self.cancel_path.write_text("SIGTERM")
 
-    def forget_scheduler_stop(self, restart: str) -> dict:
-        """Drop what the scheduler's SIGTERM left (its cancel marker, the previous end) before running again;
-        returns the fields that replace the previous attempt's end in the same write (never a terminal state
-        without its ``scheduler_signal``, which a poll would take as this run's end)."""
+    def forget_scheduler_stop(self) -> None:
+        """Drop what the scheduler's SIGTERM left (its cancel marker, the previous end) before running again."""
         if self.cancel_path.exists() and self.cancel_path.read_text() == "SIGTERM":
             self.cancel_path.unlink()
         for key in ("ended", "exit_code", "signal", "scheduler_signal"):
             self.status.pop(key, None)
-        return {"state": PREPARING, "reason": f"Slurm restarted the job (restart {restart}); starting again"}
 
     def cancel_reason(self, default: str) -> str:
         if getattr(self, "scheduler_signal", False):
@@ -123,8 +120,12 @@ class Supervisor:
         return self.cancel_path.exists()
 
     def main(self) -> int:
-        restart = os.environ.get("SLURM_RESTART_COUNT", "0")
-        afresh = self.forget_scheduler_stop(restart) if restart != "0" else {}  # Slurm requeued the job
+        # Slurm requeued the job: the first write replaces the killed attempt's end, which a poll would
+        # otherwise take (without its scheduler_signal) as this run's end
+        restart, afresh = os.environ.get("SLURM_RESTART_COUNT", "0"), {}
+        if restart != "0":
+            self.forget_scheduler_stop()
+            afresh = {"state": PREPARING, "reason": f"Slurm restarted the job (restart {restart}); starting again"}
         self.keep_reserve()
         self.write(supervisor_pid=os.getpid(), supervisor_start=process_start_time(os.getpid()), **afresh,
                    **({"slurm_job_id": os.environ["SLURM_JOB_ID"]} if "SLURM_JOB_ID" in os.environ else {}))

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from uv import find_uv_bin
 
+from tests.conftest import local_workspace
 from trainyard import Model, Webservice, Workspace
 from trainyard.service import load_service
 
@@ -60,11 +61,7 @@ CASES = {  # framework, its version (as a notebook would give it), the maker's p
 
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory):
-    base = tmp_path_factory.mktemp("nocode")
-    (base / ".trainyard").mkdir()
-    (base / ".trainyard" / "config.json").write_text(json.dumps({
-        "name": "nocode", "root": ".", "computes": {"local": {"type": "local", "root": str(base / "node")}}}))
-    ws = Workspace.from_config(base)
+    ws = Workspace.from_config(local_workspace(tmp_path_factory.mktemp("nocode"), "nocode"))
     yield ws
     for service in Webservice.list(ws):
         service.delete()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, local_workspace, run_cli
 from trainyard import InferenceConfig, LocalWebservice, Model, Webservice, Workspace
 from trainyard.errors import WebserviceException
 from trainyard.service import list_services
@@ -41,9 +41,7 @@ def run(raw_data):
 def trained(tmp_path_factory):
     """A workspace (local node root inside it) with sklearn-iris:1 trained by the iris template."""
     base = tmp_path_factory.mktemp("services")
-    (base / ".trainyard").mkdir()
-    (base / ".trainyard" / "config.json").write_text(json.dumps({
-        "name": "svc", "root": ".", "computes": {"local": {"type": "local", "root": str(base / "node")}}}))
+    local_workspace(base, "svc")
     made = subprocess.run([sys.executable, "-m", "scripts.scaffold", "iris-svm", "-o", str(base / "iris")],
                           cwd=REPO, capture_output=True, text=True)
     assert made.returncode == 0, made.stderr

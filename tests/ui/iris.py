@@ -3,12 +3,11 @@ twice (open and keyed), as tests/e2e/test_services.py does."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, local_workspace, run_cli
 from trainyard import LocalWebservice, Model, Webservice, Workspace
 
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]  # setosa, virginica → [0, 2]
@@ -17,9 +16,7 @@ OPEN, KEYED = "iris-open", "iris-keyed"
 
 def deploy_iris(base: Path, env: dict) -> Workspace:
     """A workspace at ``base`` (node root inside it) serving sklearn-iris:1 as OPEN and KEYED (auth), both Healthy."""
-    (base / ".trainyard").mkdir(parents=True, exist_ok=True)
-    (base / ".trainyard" / "config.json").write_text(json.dumps({
-        "name": "uisvc", "root": ".", "computes": {"local": {"type": "local", "root": str(base / "node")}}}))
+    local_workspace(base, "uisvc")
     made = subprocess.run([sys.executable, "-m", "scripts.scaffold", "iris-svm", "-o", str(base / "iris")],
                           cwd=REPO, capture_output=True, text=True)
     assert made.returncode == 0, made.stderr
